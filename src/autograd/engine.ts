@@ -1,0 +1,174 @@
+// The backward engine: counts each node's dependants, then runs nodes once all their gradients
+// have arrived, summing gradients that meet, undoing broadcasting, and freeing what ran.
+import type { Tensor } from '../tensor/tensor.js';
+import { AnomalyError, AutogradError } from '../errors.js';
+import { AccumulateGrad, releasedError, type Edge, type Node } from './node.js';
+import { isAnomalyEnabled, isGradEnabled, setGradEnabled } from './grad_mode.js';
+import { sumToShape } from './sum_to_shape.js';
+
+export interface EngineOptions {
+  retainGraph: boolean;
+  createGraph: boolean;
+}
+
+/** The edge a tensor's gradient enters the graph through (its leaf accumulator for leaves). */
+export function gradientEdge(t: Tensor): Edge | null {
+  if (t.gradFn !== null) return { node: t.gradFn, outputNr: t.outputNr };
+  if (t.requiresGrad) return { node: t.accumulator(), outputNr: 0 };
+  return null;
+}
+
+/**
+ * Runs backward from `roots` seeded with `grads`. With `captures` (autograd.grad), returns the
+ * gradients arriving at those edges and leaves `.grad` untouched; otherwise accumulates into leaves.
+ */
+export function runBackward(roots: readonly Edge[], grads: readonly Tensor[], opts: EngineOptions, captures?: readonly Edge[]): (Tensor | null)[] {
+  // Dependants of each node reachable from the roots.
+  const deps = new Map<Node, number>();
+  const stack: Node[] = [];
+  for (const r of roots) {
+    if (!deps.has(r.node)) {
+      deps.set(r.node, 0);
+      stack.push(r.node);
+    }
+  }
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    for (const e of node.next) {
+      if (e === null) continue;
+      const d = deps.get(e.node);
+      if (d === undefined) {
+        deps.set(e.node, 1);
+        stack.push(e.node);
+      } else deps.set(e.node, d + 1);
+    }
+  }
+
+  // With captures, only nodes that lead to a captured edge need to run.
+  const captured = new Map<Node, Map<number, number>>();
+  captures?.forEach((c, i) => {
+    let slots = captured.get(c.node);
+    if (!slots) captured.set(c.node, (slots = new Map()));
+    slots.set(c.outputNr, i);
+  });
+  const needed = captures ? neededNodes(deps, captured) : null;
+  const results: (Tensor | null)[] = captures ? captures.map(() => null) : [];
+
+  const buffers = new Map<Node, (Tensor | null)[]>();
+  const addGrad = (e: Edge, g: Tensor) => {
+    let buf = buffers.get(e.node);
+    if (!buf) buffers.set(e.node, (buf = new Array<Tensor | null>(e.node.numOutputs).fill(null)));
+    const prev = buf[e.outputNr]!;
+    buf[e.outputNr] = prev === null ? g : prev.add(g);
+  };
+  roots.forEach((r, i) => addGrad(r, grads[i]!));
+  // Gradients handed to leaves: a tensor given to two leaves (add's backward returns [g, g]) is
+  // cloned for the second, so changing one .grad in place never changes another.
+  const handedOut = new Set<Tensor>(grads);
+
+  const ready: Node[] = [];
+  for (const [node, d] of deps) if (d === 0) ready.push(node);
+  const prevMode = isGradEnabled();
+  setGradEnabled(opts.createGraph);
+  try {
+    while (ready.length > 0) {
+      // Latest-created first, as PyTorch does, so long chains free memory early.
+      let best = 0;
+      for (let i = 1; i < ready.length; i++) if (ready[i]!.seq > ready[best]!.seq) best = i;
+      const node = ready[best]!;
+      ready[best] = ready[ready.length - 1]!;
+      ready.pop();
+      const buf = buffers.get(node);
+      buffers.delete(node);
+      const outGrads = runNode(node, buf ?? null, opts, captured, results, handedOut, needed);
+      for (let i = 0; i < node.next.length; i++) {
+        const e = node.next[i]!;
+        if (e === null) continue;
+        const g = outGrads[i];
+        if (g) addGrad(e, g);
+        const d = deps.get(e.node)! - 1;
+        deps.set(e.node, d);
+        if (d === 0) ready.push(e.node);
+      }
+    }
+  } finally {
+    setGradEnabled(prevMode);
+  }
+  return results;
+}
+
+function neededNodes(deps: Map<Node, number>, captured: Map<Node, Map<number, number>>): Set<Node> {
+  const needed = new Set<Node>();
+  const visit = (n: Node, seen: Set<Node>): boolean => {
+    if (needed.has(n)) return true;
+    if (seen.has(n)) return false;
+    seen.add(n);
+    let need = captured.has(n);
+    for (const e of n.next) if (e && visit(e.node, seen)) need = true;
+    if (need) needed.add(n);
+    return need;
+  };
+  const seen = new Set<Node>();
+  for (const n of deps.keys()) visit(n, seen);
+  return needed;
+}
+
+function runNode(
+  node: Node,
+  buf: (Tensor | null)[] | null,
+  opts: EngineOptions,
+  captured: Map<Node, Map<number, number>>,
+  results: (Tensor | null)[],
+  handedOut: Set<Tensor>,
+  needed: Set<Node> | null,
+): (Tensor | null)[] {
+  if (buf === null || buf.every((g) => g === null) || (needed !== null && !needed.has(node))) return [];
+  // Tensor hooks may replace a gradient; retainGrad's hook stores it.
+  if (node.tensorHooks) {
+    node.tensorHooks.forEach((hooks, slot) => {
+      for (const hook of hooks) {
+        const g = buf[slot];
+        if (!g) continue;
+        const r = hook(g);
+        if (r) buf[slot] = r;
+      }
+    });
+  }
+  const slots = captured.get(node);
+  if (slots) for (const [slot, i] of slots) results[i] = buf[slot] ?? null;
+  if (node instanceof AccumulateGrad) {
+    if (needed !== null) return []; // autograd.grad leaves .grad alone
+    let g = buf[0]!;
+    if (handedOut.has(g)) g = g.clone();
+    handedOut.add(g);
+    node.apply([g]);
+    return [];
+  }
+  if (node.released) throw releasedError(node.name);
+  // Missing output gradients of multi-output nodes are zeros.
+  const full = buf.map((g, i) => g ?? node.zerosForOutput(i));
+  const grads = node.apply(full);
+  if (!opts.retainGraph) node.release();
+  const out: (Tensor | null)[] = [];
+  for (let i = 0; i < node.next.length; i++) {
+    let g = grads[i] ?? null;
+    const meta = node.inputMeta[i];
+    if (g !== null && meta) {
+      if (g.shape.length !== meta.shape.length || g.shape.some((n, d) => n !== meta.shape[d])) g = sumToShape(g, meta.shape);
+      if (g.dtype !== meta.dtype) g = g.to(meta.dtype);
+      if (isAnomalyEnabled()) checkFinite(node, g, i);
+    }
+    out.push(node.next[i] ? g : null);
+  }
+  return out;
+}
+
+function checkFinite(node: Node, g: Tensor, input: number): void {
+  if (g.isfinite().all().item()) return;
+  const where = node.stack ? `\nThe forward op ran at:\n${node.stack.split('\n').slice(1).join('\n')}` : '';
+  throw new AnomalyError(node.name, `backward returned NaN or Inf in the gradient of input ${input}.${where}`);
+}
+
+export function nonScalarError(op: string, shape: readonly number[]): AutogradError {
+  return new AutogradError(op, `grad can be created implicitly only for scalar outputs, got shape [${shape.join(', ')}]; pass a gradient of that shape`);
+}

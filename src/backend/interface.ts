@@ -1,0 +1,70 @@
+// The backend interface: storage and a fixed set of kernels over strided views.
+// Backends hold no framework logic: shapes, dtypes and broadcasting are settled above them.
+import type { DType, TypedArray } from '../dtype.js';
+import type { UnaryOpName, BinaryOpName } from '../ops/elementwise.js';
+
+/** Memory owned by a backend. `handle` is the backend's own (a typed array for ts/cpu, a device pointer for cuda). */
+export interface StorageHandle {
+  readonly dtype: DType;
+  readonly numel: number;
+}
+
+/**
+ * A strided window onto a storage: every kernel takes these, so non-contiguous inputs need no copy.
+ * Element (i0, i1, ...) lives at `offset + i0 * strides[0] + i1 * strides[1] + ...`.
+ * Strides may be 0 (broadcast) or negative (flip).
+ */
+export interface View<S extends StorageHandle = StorageHandle> {
+  readonly storage: S;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export type ReduceOpName = 'sum' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin' | 'all' | 'any';
+export type ScanOpName = 'cumsum' | 'cumprod';
+export type RandomDistribution = 'uniform' | 'normal';
+
+/**
+ * What a device implements. Inputs of elementwise kernels share one dtype (the op layer casts
+ * first); outputs are written through `out`, already allocated by the caller.
+ */
+export interface Backend<S extends StorageHandle = StorageHandle> {
+  /** Short name shown in messages ('ts', 'cpu', 'cuda'). */
+  readonly name: string;
+  /** New storage of `numel` elements (contents unspecified). */
+  allocate(dtype: DType, numel: number): S;
+  /** Returns the storage's memory to the backend; the storage is unusable after. */
+  free(storage: S): void;
+  /** Copies host values into the storage from element `offset`. */
+  write(storage: S, values: TypedArray, offset: number): void;
+  /** Copies `numel` elements from element `offset` to a new host typed array. */
+  read(storage: S, offset: number, numel: number): TypedArray;
+  /** out[i] = cast(x[i]): strided copy between any two dtypes (same shape). */
+  copy(out: View<S>, x: View<S>): void;
+  /** out[i] = value (cast to out's dtype). */
+  fill(out: View<S>, value: number): void;
+  /** out[i] = op(x[i], params). */
+  unary(op: UnaryOpName, out: View<S>, x: View<S>, params: readonly number[]): void;
+  /** out[i] = op(a[i], b[i]); a and b have out's shape (broadcast by 0 strides). */
+  binary(op: BinaryOpName, out: View<S>, a: View<S>, b: View<S>): void;
+  /** out[i] = cond[i] ? a[i] : b[i]; cond is bool. */
+  where(out: View<S>, cond: View<S>, a: View<S>, b: View<S>): void;
+  /** Reduces x over `dims` into out, whose shape is x's with those dims set to 1. arg* write int64. */
+  reduce(op: ReduceOpName, out: View<S>, x: View<S>, dims: readonly number[]): void;
+  /** Inclusive scan of x along `dim` into out (same shape). */
+  scan(op: ScanOpName, out: View<S>, x: View<S>, dim: number): void;
+  /** out[..., m, n] = a[..., m, k] @ b[..., k, n]; batch dims already equal (0 strides allowed). */
+  matmul(out: View<S>, a: View<S>, b: View<S>): void;
+  /** out[p] = x[p with p[dim] = index[p]]; out has index's shape. Raises on an out-of-range index. */
+  gather(out: View<S>, x: View<S>, dim: number, index: View<S>): void;
+  /** In place: out[p with p[dim] = index[p]] (= or +=) src[p], for p over index's shape. */
+  scatter(out: View<S>, dim: number, index: View<S>, src: View<S>, accumulate: boolean): void;
+  /** Stable argsort of x along `dim` into out (int64), NaN sorting above everything. */
+  argsort(out: View<S>, x: View<S>, dim: number, descending: boolean): void;
+  /** Fills contiguous float `out` from the counter-based generator (seed, offset); a, b = low, high or mean, std. */
+  random(out: View<S>, dist: RandomDistribution, seed: bigint, offset: number, a: number, b: number): void;
+  /** Waits until queued work is done (a no-op for synchronous backends). */
+  synchronize(): void;
+}

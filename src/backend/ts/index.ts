@@ -1,0 +1,40 @@
+// The ts backend: plain TypeScript over typed arrays. The reference every other backend is
+// tested against, and the fallback where no native kernels exist.
+import type { Backend } from '../interface.js';
+import { TsStorage, allocate, read, write } from './storage.js';
+import { copy, fill, unary, binary, where } from './elementwise.js';
+import { reduce, scan } from './reduce.js';
+import { matmul } from './matmul.js';
+import { gather, scatter, argsort } from './indexing.js';
+import { fillRandom } from './philox.js';
+
+/** The ts backend object. Example: `registerBackend('cpu', tsBackend)`. */
+export const tsBackend: Backend<TsStorage> = {
+  name: 'ts',
+  allocate,
+  free(storage) {
+    storage.data = new Float32Array(0);
+  },
+  write,
+  read,
+  copy,
+  fill,
+  unary,
+  binary,
+  where,
+  reduce,
+  scan,
+  matmul,
+  gather,
+  scatter,
+  argsort,
+  random(out, dist, seed, offset, a, b) {
+    const n = out.shape.reduce((p, q) => p * q, 1);
+    const data = out.storage.data;
+    if (!(data instanceof Float32Array || data instanceof Float64Array)) throw new TypeError(`random: ${out.dtype} output`);
+    fillRandom(data.subarray(out.offset, out.offset + n), dist, seed, offset, a, b);
+  },
+  synchronize() {},
+};
+
+export { TsStorage };

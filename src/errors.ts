@@ -1,0 +1,51 @@
+// Every error Fiamma raises: one base class so users can catch them all, subclasses by kind.
+// Frames inside Fiamma are trimmed from the stack so that it starts at the user's line.
+import { fileURLToPath } from 'node:url';
+import * as path from 'node:path';
+
+// The package's compiled source folder (dist/src): frames under it are internal.
+const internalDir = path.dirname(fileURLToPath(import.meta.url));
+
+function trimInternalFrames(stack: string | undefined): string | undefined {
+  if (!stack) return stack;
+  const lines = stack.split('\n');
+  const head: string[] = [];
+  const frames: string[] = [];
+  for (const line of lines) (/^\s+at /.test(line) ? frames : head).push(line);
+  const external = frames.filter((f) => !f.includes(internalDir) && !f.includes('node:internal'));
+  // Builtin frames (Array.map inside Fiamma) before the user's first line say nothing to the user.
+  while (external.length > 1 && /\((<anonymous>|native)\)$/.test(external[0]!)) external.shift();
+  // Keep internal frames only when nothing else is left (an error raised from Fiamma's own code).
+  return [...head, ...(external.length > 0 ? external : frames)].join('\n');
+}
+
+/** Base class of every error Fiamma raises. `op` names the operation that failed. */
+export class FiammaError extends Error {
+  /** The operation that raised the error, e.g. `'matmul'`. */
+  readonly op: string;
+  constructor(op: string, message: string) {
+    // Deep enough to reach past Fiamma's own frames to the user's line.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = Math.max(limit, 100);
+    super(op ? `${op}: ${message}` : message);
+    Error.stackTraceLimit = limit;
+    this.name = new.target.name;
+    this.op = op;
+    this.stack = trimInternalFrames(this.stack);
+  }
+}
+
+/** Shapes that do not fit the operation (broadcasting, matmul, view, cat, ...). */
+export class ShapeError extends FiammaError {}
+/** A dtype the operation cannot take. */
+export class DTypeError extends FiammaError {}
+/** Tensors on different devices, or a device that is not available. */
+export class DeviceError extends FiammaError {}
+/** A dim or an index out of range, or an index of the wrong kind. */
+export class IndexError extends FiammaError {}
+/** A value that is not allowed (ragged nested arrays, bad options, ...). */
+export class ValueError extends FiammaError {}
+/** Misuse of the autograd graph (backward twice, in-place change of a saved tensor, ...). */
+export class AutogradError extends FiammaError {}
+/** A backward that produced NaN or Inf under `autograd.detectAnomaly`. */
+export class AnomalyError extends AutogradError {}

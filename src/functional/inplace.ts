@@ -1,0 +1,82 @@
+// In-place ops (add_, mul_, copy_, fill_, ...): the result is computed out of place, then
+// written into the tensor's storage, bumping its version so autograd notices stale saved tensors.
+import { Tensor } from '../tensor/tensor.js';
+import { AutogradError, DTypeError, ShapeError } from '../errors.js';
+import { isFloating, isIntegral, type DType } from '../dtype.js';
+import { isGradEnabled, noGrad } from '../autograd/grad_mode.js';
+import { broadcastShapes, fmtShape, sameShape } from '../tensor/shape.js';
+import { applyOp } from '../ops/dispatch.js';
+import type { TensorLike } from './math.js';
+
+/** PyTorch's can_cast: no float into an integer tensor, no number into a bool tensor. */
+function canCast(from: DType, to: DType): boolean {
+  if (isFloating(from) && !isFloating(to)) return false;
+  if (isIntegral(from) && to === 'bool') return false;
+  return true;
+}
+
+/**
+ * Runs `compute(self)` and writes the result into `self`. When autograd records the op, `self`
+ * is read through a snapshot (so the op's saved tensors are not the ones overwritten) and
+ * `self` takes the result's graph node.
+ */
+export function inPlace(op: string, self: Tensor, args: readonly TensorLike[], compute: (src: Tensor) => Tensor, strictCast = true): Tensor {
+  self.assertLive();
+  const recording = isGradEnabled() && (self.requiresGrad || args.some((a) => a instanceof Tensor && a.requiresGrad));
+  if (recording) {
+    if (self.isLeaf && self.requiresGrad) {
+      throw new AutogradError(op, 'a leaf tensor that requires grad is being used in an in-place operation; wrap the update in fm.noGrad(() => ...) or work on a clone()');
+    }
+    if (self.base !== null) {
+      throw new AutogradError(op, `in-place change of a view (shape ${fmtShape(self.shape)}) inside a recorded graph is not supported; use the out-of-place op and cat/where/indexPut to build the new tensor`);
+    }
+  }
+  const result = compute(recording ? applyOp('clone', [self], null) : self);
+  write(op, self, result, strictCast);
+  if (recording && result.requiresGrad) {
+    self.gradFn = result.gradFn;
+    self.outputNr = result.outputNr;
+    self.requiresGrad = true;
+  }
+  return self;
+}
+
+/** Writes `value`'s elements into `self` (broadcast and cast), bumping its version. */
+function write(op: string, self: Tensor, value: Tensor, strictCast: boolean): void {
+  if (strictCast && !canCast(value.dtype, self.dtype)) {
+    throw new DTypeError(op, `result type ${value.dtype} can't be cast to the desired output type ${self.dtype}`);
+  }
+  if (!sameShape(value.shape, self.shape)) {
+    const b = broadcastShapes(op, self.shape, value.shape);
+    if (!sameShape(b, self.shape)) throw new ShapeError(op, `output with shape ${fmtShape(self.shape)} doesn't match the broadcast shape ${fmtShape(b)}`);
+    value = noGrad(() => value.expand(self.shape));
+  }
+  self.storage.backend.copy(self.view_(), value.view_());
+  self.storage.version++;
+}
+
+/** Copies src's values into self (broadcast, cast). Example: `w.copy_(pretrained)`. */
+export function copy_(self: Tensor, source: Tensor): Tensor {
+  const src = source.device === self.device ? source : source.to(self.device);
+  // copy_ casts freely (float into int truncates), unlike arithmetic in-place ops. When recorded,
+  // the new value is a node of self's shape whose gradient flows to src alone.
+  const recorded = isGradEnabled() && (self.requiresGrad || src.requiresGrad);
+  return inPlace('copy_', self, [src], () => (recorded ? src.to(self.dtype).expand(self.shape).clone() : src), false);
+}
+
+/** Sets every element to value. Example: `t.fill_(0.5)`. */
+export function fill_(self: Tensor, value: number | boolean): Tensor {
+  self.assertLive();
+  if (isGradEnabled() && self.isLeaf && self.requiresGrad) {
+    throw new AutogradError('fill_', 'a leaf tensor that requires grad is being used in an in-place operation; wrap it in fm.noGrad(() => ...)');
+  }
+  self.storage.backend.fill(self.view_(), Number(value));
+  self.storage.version++;
+  self.gradFn = null;
+  if (!self.isLeaf) self.requiresGrad = false;
+  return self;
+}
+/** Sets every element to 0. Example: `p.grad.zero_()`. */
+export function zero_(self: Tensor): Tensor {
+  return fill_(self, 0);
+}

@@ -1,0 +1,53 @@
+// The one op registry: every primitive, by name, with its attribute type. The mapped type makes
+// a primitive without an entry a compile error.
+import type { DType } from '../dtype.js';
+import type { Device } from '../device.js';
+import type { UnaryOpName, BinaryOpName } from './elementwise.js';
+import type { OpDef } from './op_def.js';
+import { unaryDefs, binaryDefs, copyDefs } from './prims/elementwise.js';
+import { movementDefs, type SliceAttrs } from './prims/movement.js';
+import { reduceDefs, type ReduceAttrs } from './prims/reduce.js';
+import { indexDefs } from './prims/index.js';
+import { normDefs, type NormAttrs } from './prims/norm.js';
+
+/** Each primitive's attributes (the non-tensor arguments). */
+export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
+  where: null;
+  cast: DType;
+  clone: null;
+  toDevice: { from: Device; to: Device };
+  reshape: readonly number[];
+  permute: readonly number[];
+  expand: readonly number[];
+  slice: SliceAttrs;
+  sliceBackward: SliceAttrs & { readonly shape: readonly number[] };
+  sum: ReduceAttrs;
+  prod: ReduceAttrs;
+  amax: ReduceAttrs;
+  amin: ReduceAttrs;
+  argmax: ReduceAttrs;
+  argmin: ReduceAttrs;
+  all: ReduceAttrs;
+  any: ReduceAttrs;
+  cumsum: number;
+  cumprod: number;
+  norm: NormAttrs;
+  gather: number;
+  scatter: number;
+  scatterAdd: number;
+  cat: number;
+  argsort: { dim: number; descending: boolean };
+  matmul: null;
+};
+
+export type PrimName = keyof PrimAttrs;
+
+export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
+  ...unaryDefs,
+  ...binaryDefs,
+  ...copyDefs,
+  ...movementDefs,
+  ...reduceDefs,
+  ...normDefs,
+  ...indexDefs,
+};

@@ -1,0 +1,73 @@
+// Deterministic release: scope(fn) disposes the tensors created inside fn that it does not
+// return (what `tf.tidy` does), so device memory is freed without waiting for the collector.
+import type { Tensor } from './tensor.js';
+
+const scopes: Set<Tensor>[] = [];
+/** Tensors that a graph node saved for backward: a scope leaves them to the collector. */
+export const savedForBackward = new WeakMap<Tensor, number>();
+
+export function trackInScope(t: Tensor): void {
+  if (scopes.length > 0) scopes[scopes.length - 1]!.add(t);
+}
+
+function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if ('storage' in value && 'shape' in value && 'strides' in value) {
+    into.add(value as Tensor);
+    return;
+  }
+  for (const v of value instanceof Map ? value.values() : Object.values(value)) collect(v, into, seen);
+}
+
+function close(created: Set<Tensor>, result: unknown): void {
+  const kept = new Set<Tensor>();
+  collect(result, kept);
+  const outer = scopes[scopes.length - 1];
+  for (const t of created) {
+    if (kept.has(t)) outer?.add(t);
+    else if ((savedForBackward.get(t) ?? 0) > 0) outer?.add(t);
+    else t.dispose();
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created except those in its result (a tensor, or
+ * arrays/objects of them) and those a live autograd graph still needs. Works with async fns.
+ * Example: `const loss = fm.scope(() => model(x).sub(y).square().mean())`.
+ */
+export function scope<T>(fn: () => T): T {
+  const created = new Set<Tensor>();
+  scopes.push(created);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.splice(scopes.lastIndexOf(created), 1);
+    close(created, undefined);
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (r) => {
+        scopes.splice(scopes.lastIndexOf(created), 1);
+        close(created, r);
+        return r;
+      },
+      (e) => {
+        scopes.splice(scopes.lastIndexOf(created), 1);
+        close(created, undefined);
+        throw e;
+      },
+    ) as T;
+  }
+  scopes.pop();
+  close(created, result);
+  return result;
+}
+
+/** Exempts `t` from the enclosing scope's disposal. Example: `fm.keep(runningMean)`. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}

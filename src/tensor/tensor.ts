@@ -1,0 +1,225 @@
+// The Tensor: a thin handle (storage, shape, strides, offset) plus autograd fields. Ops are
+// attached as methods by ../ops and ../functional; this file holds what every tensor is.
+import { inspect } from 'node:util';
+import type { View } from '../backend/interface.js';
+import type { Device } from '../device.js';
+import type { DType, TypedArray } from '../dtype.js';
+import { AutogradError, FiammaError, ValueError } from '../errors.js';
+import { formatTensor } from '../format.js';
+import { AccumulateGrad, type Node } from '../autograd/node.js';
+import { Storage } from './storage.js';
+import { contiguousStrides, fmtShape, numelOf } from './shape.js';
+import { trackInScope } from './scope.js';
+
+/** A tensor gradient hook: may return a replacement gradient. */
+export type GradHook = (grad: Tensor) => Tensor | void;
+
+/**
+ * An n-dimensional array on a device, recording the ops that made it for autograd.
+ * Example: `const x = fm.tensor([[1, 2], [3, 4]], { requiresGrad: true }); x.mul(x).sum().backward(); x.grad`.
+ */
+export class Tensor {
+  /** True when gradients should be computed for this tensor. */
+  requiresGrad = false;
+  /** The accumulated gradient of a leaf (or of a tensor that called retainGrad()). */
+  grad: Tensor | null = null;
+  /** The graph node of the op that made this tensor; null for leaves. */
+  gradFn: Node | null = null;
+  /** Which output of `gradFn` this tensor is. */
+  outputNr = 0;
+  /** The tensor this one is a view of (its storage's first owner), or null. */
+  base: Tensor | null = null;
+  private acc: AccumulateGrad | null = null;
+  private retains = false;
+  private disposed = false;
+
+  constructor(
+    /** The memory this tensor views. */
+    readonly storage: Storage,
+    /** Size of each dim. */
+    readonly shape: readonly number[],
+    /** Elements to step in storage per index of each dim. */
+    readonly strides: readonly number[],
+    /** Element offset of index (0, 0, ...) in storage. */
+    readonly offset: number,
+  ) {
+    storage.refs++;
+    trackInScope(this);
+  }
+
+  /** A new contiguous tensor of `shape` backed by fresh storage from `device`'s backend. */
+  static fromStorage(storage: Storage, shape: readonly number[]): Tensor {
+    return new Tensor(storage, shape, contiguousStrides(shape), 0);
+  }
+
+  get dtype(): DType {
+    return this.storage.handle.dtype;
+  }
+  get device(): Device {
+    return this.storage.device;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  /** The number of dims (PyTorch's `dim()`). */
+  dim(): number {
+    return this.shape.length;
+  }
+  /** Total number of elements. Example: `fm.zeros([2, 3]).numel() === 6`. */
+  numel(): number {
+    return numelOf(this.shape);
+  }
+  /** The shape, or the size of one dim (negative dims count from the end). Example: `x.size(-1)`. */
+  size(): readonly number[];
+  size(dim: number): number;
+  size(dim?: number): number | readonly number[] {
+    if (dim === undefined) return this.shape;
+    const d = dim < 0 ? dim + this.ndim : dim;
+    if (d < 0 || d >= this.ndim) throw new FiammaError('size', `dim ${dim} out of range for a ${this.ndim}-dim tensor`);
+    return this.shape[d]!;
+  }
+  /** True for tensors not made by a recorded op (user-created, or made without grad). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  /** True when `retainGrad()` asked this non-leaf to keep its gradient. */
+  get retainsGrad(): boolean {
+    return this.retains;
+  }
+
+  /** The strided window kernels take. */
+  view_(): View {
+    this.assertLive();
+    return { storage: this.storage.handle, dtype: this.dtype, shape: this.shape, strides: this.strides, offset: this.offset };
+  }
+
+  /** Raises if dispose() released this tensor. */
+  assertLive(): void {
+    if (this.disposed || this.storage.freed) throw new ValueError('tensor', `this ${fmtShape(this.shape)} ${this.dtype} tensor was disposed and cannot be used`);
+  }
+
+  /** True when elements are laid out row-major without gaps. Example: `x.T.isContiguous() === false`. */
+  isContiguous(): boolean {
+    let expected = 1;
+    for (let d = this.ndim - 1; d >= 0; d--) {
+      const n = this.shape[d]!;
+      if (n !== 1 && this.strides[d] !== expected) return false;
+      expected *= n;
+    }
+    return true;
+  }
+
+  /** The leaf accumulator node (created once per leaf that requires grad). */
+  accumulator(): AccumulateGrad {
+    return (this.acc ??= new AccumulateGrad(this));
+  }
+
+  /** Sets requiresGrad on a leaf (in place, returns this). Example: `w.requiresGrad_()`. */
+  requiresGrad_(requiresGrad = true): this {
+    if (!this.isLeaf && !requiresGrad) {
+      throw new AutogradError('requiresGrad_', 'you can only change requiresGrad of leaf tensors; use detach() to get a tensor without grad');
+    }
+    if (requiresGrad && this.dtype !== 'float32' && this.dtype !== 'float64') {
+      throw new AutogradError('requiresGrad_', `only floating point tensors can require gradients, got ${this.dtype}`);
+    }
+    this.requiresGrad = requiresGrad;
+    return this;
+  }
+
+  /** Keeps `.grad` for this non-leaf tensor after backward. Example: `h.retainGrad()`. */
+  retainGrad(): void {
+    if (this.isLeaf) return;
+    if (!this.requiresGrad) throw new AutogradError('retainGrad', "can't retainGrad on a tensor that has requiresGrad=false");
+    if (this.retains) return;
+    this.retains = true;
+    this.gradFn!.addTensorHook(this.outputNr, (g) => {
+      this.grad = this.grad === null ? g.detach() : this.grad.add(g).detach();
+    });
+  }
+
+  /**
+   * Calls `hook(grad)` whenever the gradient of this tensor is computed; a returned tensor
+   * replaces the gradient. Returns a handle whose `remove()` unregisters it.
+   * Example: `x.registerHook((g) => g.mul(2))`.
+   */
+  registerHook(hook: GradHook): { remove(): void } {
+    if (!this.requiresGrad) throw new AutogradError('registerHook', "cannot register a hook on a tensor that doesn't require gradient");
+    const node: Node = this.gradFn ?? this.accumulator();
+    const slot = this.gradFn ? this.outputNr : 0;
+    node.addTensorHook(slot, hook);
+    return {
+      remove: () => {
+        const list = node.tensorHooks?.[slot];
+        const i = list?.indexOf(hook) ?? -1;
+        if (i >= 0) list!.splice(i, 1);
+      },
+    };
+  }
+
+  /** Releases this tensor's memory now (device memory in particular); using it afterwards raises. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.storage.release();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+  /** True after dispose(). */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Values in row-major order, as a new typed array (BigInt64Array for int64). Example: `x.data()`. */
+  data(): TypedArray {
+    this.assertLive();
+    const c = this.isContiguous() ? this : this.contiguous();
+    return c.storage.backend.read(c.storage.handle, c.offset, c.numel());
+  }
+
+  /** The value of a one-element tensor as a JS number (booleans for bool). Example: `loss.item()`. */
+  item(): number {
+    const n = this.numel();
+    if (n !== 1) throw new ValueError('item', `a tensor with ${n} elements (shape ${fmtShape(this.shape)}) cannot be converted to a number; item() needs exactly one element`);
+    const v = this.storage.backend.read(this.storage.handle, this.offset, 1)[0]!;
+    return Number(v);
+  }
+
+  /**
+   * The values as nested JS arrays (numbers; booleans for bool; int64 as numbers, exact up to 2^53).
+   * A 0-dim tensor gives a plain number. Example: `fm.eye(2).toArray()` is `[[1, 0], [0, 1]]`.
+   */
+  toArray(): NestedArray {
+    const flat = this.data();
+    const isBool = this.dtype === 'bool';
+    const conv = (v: number | bigint): number | boolean => (isBool ? v !== 0 : Number(v));
+    if (this.ndim === 0) return conv(flat[0]!);
+    let i = 0;
+    const build = (d: number): NestedArray[] => {
+      const n = this.shape[d]!;
+      const out: NestedArray[] = new Array(n);
+      for (let k = 0; k < n; k++) out[k] = d === this.ndim - 1 ? conv(flat[i++]!) : build(d + 1);
+      return out;
+    };
+    return build(0);
+  }
+
+  /** PyTorch's text form. Example: `String(fm.tensor([1.5]))` is `'tensor([1.5000])'`. */
+  toString(): string {
+    this.assertLive();
+    return formatTensor({
+      values: this.data(),
+      shape: this.shape,
+      dtype: this.dtype,
+      device: String(this.device),
+      requiresGrad: this.requiresGrad,
+      gradFn: this.gradFn ? `${this.gradFn.name[0]!.toUpperCase()}${this.gradFn.name.slice(1)}Backward` : undefined,
+    });
+  }
+  [inspect.custom](): string {
+    return this.disposed ? `tensor(<disposed>, shape=${fmtShape(this.shape)})` : this.toString();
+  }
+}
+
+/** What `toArray()` returns: a number (or boolean) or nested arrays of them. */
+export type NestedArray = number | boolean | NestedArray[];
