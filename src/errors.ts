@@ -6,7 +6,8 @@ import * as path from 'node:path';
 // The package's compiled source folder (dist/src): frames under it are internal.
 const internalDir = path.dirname(fileURLToPath(import.meta.url));
 
-function trimInternalFrames(stack: string | undefined): string | undefined {
+/** Removes Fiamma's own frames from a stack trace, so it starts at the user's line. */
+export function trimInternalFrames(stack: string | undefined): string | undefined {
   if (!stack) return stack;
   const lines = stack.split('\n');
   const head: string[] = [];

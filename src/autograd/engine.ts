@@ -1,6 +1,7 @@
 // The backward engine: counts each node's dependants, then runs nodes once all their gradients
 // have arrived, summing gradients that meet, undoing broadcasting, and freeing what ran.
 import type { Tensor } from '../tensor/tensor.js';
+import type { Storage } from '../tensor/storage.js';
 import { AnomalyError, AutogradError } from '../errors.js';
 import { AccumulateGrad, releasedError, type Edge, type Node } from './node.js';
 import { isAnomalyEnabled, isGradEnabled, setGradEnabled } from './grad_mode.js';
@@ -62,9 +63,10 @@ export function runBackward(roots: readonly Edge[], grads: readonly Tensor[], op
     buf[e.outputNr] = prev === null ? g : prev.add(g);
   };
   roots.forEach((r, i) => addGrad(r, grads[i]!));
-  // Gradients handed to leaves: a tensor given to two leaves (add's backward returns [g, g]) is
-  // cloned for the second, so changing one .grad in place never changes another.
-  const handedOut = new Set<Tensor>(grads);
+  // Storage already handed out (to a leaf, or the caller's own gradients): a leaf gets its own copy
+  // of such a gradient (add's backward returns [g, g]; reshape's returns a view of g), so that
+  // changing one .grad in place never changes another tensor. Broadcast views are copied too.
+  const handedOut = new Set<Storage>(grads.map((g) => g.storage));
 
   const ready: Node[] = [];
   for (const [node, d] of deps) if (d === 0) ready.push(node);
@@ -119,7 +121,7 @@ function runNode(
   opts: EngineOptions,
   captured: Map<Node, Map<number, number>>,
   results: (Tensor | null)[],
-  handedOut: Set<Tensor>,
+  handedOut: Set<Storage>,
   needed: Set<Node> | null,
 ): (Tensor | null)[] {
   if (buf === null || buf.every((g) => g === null) || (needed !== null && !needed.has(node))) return [];
@@ -139,8 +141,8 @@ function runNode(
   if (node instanceof AccumulateGrad) {
     if (needed !== null) return []; // autograd.grad leaves .grad alone
     let g = buf[0]!;
-    if (handedOut.has(g)) g = g.clone();
-    handedOut.add(g);
+    if (handedOut.has(g.storage) || !g.isContiguous()) g = g.clone();
+    handedOut.add(g.storage);
     node.apply([g]);
     return [];
   }

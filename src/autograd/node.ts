@@ -3,7 +3,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { DType } from '../dtype.js';
 import type { Device } from '../device.js';
-import { AutogradError } from '../errors.js';
+import { AutogradError, trimInternalFrames } from '../errors.js';
 import { isAnomalyEnabled } from './grad_mode.js';
 import { savedForBackward } from '../tensor/scope.js';
 
@@ -77,7 +77,7 @@ export abstract class Node {
     readonly inputMeta: readonly (InputMeta | null)[],
     readonly numOutputs = 1,
   ) {
-    this.stack = isAnomalyEnabled() ? new Error().stack : undefined;
+    this.stack = isAnomalyEnabled() ? trimInternalFrames(new Error().stack) : undefined;
   }
   /** Gradients of the inputs (null where none flows) from the gradients of the outputs. */
   abstract apply(grads: readonly Tensor[]): (Tensor | null)[];

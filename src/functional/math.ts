@@ -52,34 +52,13 @@ export function div(a: TensorLike, b: TensorLike, opts?: { roundingMode?: 'floor
   const mode = opts?.roundingMode ?? null;
   return binary(mode === 'floor' ? 'divFloor' : mode === 'trunc' ? 'divTrunc' : 'div', a, b);
 }
-/** floor(a / b). Example: `fm.floorDivide(x, 3)`. */
-export function floorDivide(a: TensorLike, b: TensorLike): Tensor {
-  return binary('divFloor', a, b);
-}
-/** Python's remainder (the result has b's sign). Example: `fm.remainder(x, 2)`. */
-export function remainder(a: TensorLike, b: TensorLike): Tensor {
-  return binary('remainder', a, b);
-}
-/** C's fmod (the result has a's sign). Example: `fm.fmod(x, 2)`. */
-export function fmod(a: TensorLike, b: TensorLike): Tensor {
-  return binary('fmod', a, b);
-}
-/** a ** b. Example: `fm.pow(x, 2)`. */
-export function pow(a: TensorLike, b: TensorLike): Tensor {
-  return binary('pow', a, b);
-}
-/** atan2(a, b), the angle of the point (b, a). Example: `fm.atan2(y, x)`. */
-export function atan2(a: TensorLike, b: TensorLike): Tensor {
-  return binary('atan2', a, b);
-}
-/** Elementwise maximum (NaN propagates). Example: `fm.maximum(x, 0)`. */
-export function maximum(a: TensorLike, b: TensorLike): Tensor {
-  return binary('maximum', a, b);
-}
-/** Elementwise minimum (NaN propagates). Example: `fm.minimum(x, y)`. */
-export function minimum(a: TensorLike, b: TensorLike): Tensor {
-  return binary('minimum', a, b);
-}
+/** floor(a / b). Example: `fm.floorDivide(x, 3)`. */ export const floorDivide = (a: TensorLike, b: TensorLike): Tensor => binary('divFloor', a, b);
+/** Python's remainder (the result has b's sign). */ export const remainder = (a: TensorLike, b: TensorLike): Tensor => binary('remainder', a, b);
+/** C's fmod (the result has a's sign). */ export const fmod = (a: TensorLike, b: TensorLike): Tensor => binary('fmod', a, b);
+/** a ** b. Example: `fm.pow(x, 2)`. */ export const pow = (a: TensorLike, b: TensorLike): Tensor => binary('pow', a, b);
+/** atan2(a, b), the angle of the point (b, a). */ export const atan2 = (a: TensorLike, b: TensorLike): Tensor => binary('atan2', a, b);
+/** Elementwise maximum (NaN propagates). Example: `fm.maximum(x, 0)`. */ export const maximum = (a: TensorLike, b: TensorLike): Tensor => binary('maximum', a, b);
+/** Elementwise minimum (NaN propagates). */ export const minimum = (a: TensorLike, b: TensorLike): Tensor => binary('minimum', a, b);
 /** start + weight * (end - start). Example: `fm.lerp(a, b, 0.5)`. */
 export function lerp(start: Tensor, end: TensorLike, weight: TensorLike): Tensor {
   return add(start, mul(weight, sub(end, start)));

@@ -172,9 +172,10 @@ export const unaryOps = {
     ref: (x, n, pi, ni) => (Number.isNaN(x) ? n : x === Infinity ? pi : x === -Infinity ? ni : x), dtype: 'same',
     grad: (g, x) => g.where(x.isfinite(), 0),
   },
-  isnan: { expr: 'isnan(x)', ref: (x) => Number(Number.isNaN(x)), dtype: 'bool' },
-  isinf: { expr: 'isinf(x)', ref: (x) => Number(x === Infinity || x === -Infinity), dtype: 'bool' },
-  isfinite: { expr: 'isfinite(x)', ref: (x) => Number(Number.isFinite(x)), dtype: 'bool' },
+  // NOTE: C's classification macros return any nonzero value (glibc's isinf gives -1 for -inf).
+  isnan: { expr: 'isnan(x) != 0', ref: (x) => Number(Number.isNaN(x)), dtype: 'bool' },
+  isinf: { expr: 'isinf(x) != 0', ref: (x) => Number(x === Infinity || x === -Infinity), dtype: 'bool' },
+  isfinite: { expr: 'isfinite(x) != 0', ref: (x) => Number(Number.isFinite(x)), dtype: 'bool' },
   logicalNot: { expr: 'x == 0', ref: (x) => Number(x === 0), dtype: 'bool' },
 } satisfies Record<string, UnaryDef>;
 
@@ -205,7 +206,7 @@ export const binaryOps = {
   fmod: { expr: 'fmod(x, y)', ref: (x, y) => x % y, dtype: 'same', grad: [(g) => g, (g, a, b) => g.mul(a.div(b, { roundingMode: 'trunc' })).neg()] },
   // d a^b = b a^(b-1) da + a^b log(a) db; the db term is 0 where a = 0 and b >= 0 (PyTorch's convention).
   pow: {
-    expr: 'pow(x, y)', ref: Math.pow, dtype: 'same', savesOutput: true,
+    expr: 'pow(x, y)', ref: scalarMath.pow, dtype: 'same', savesOutput: true,
     grad: [
       (g, a, b) => g.mul(b).mul(a.pow(b.sub(1))),
       (g, a, b, out) => g.mul(out).mul(a.log()).where(a.eq(0).logicalAnd(b.ge(0)).logicalNot(), 0),

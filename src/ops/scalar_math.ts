@@ -49,12 +49,19 @@ function pymod(a: number, b: number): number {
   return r !== 0 && r < 0 !== b < 0 ? r + b : r;
 }
 
+/** C's pow: unlike JS, pow(1, y) and pow(x, 0) are 1 even for NaN, and pow(-1, +-Inf) is 1. */
+function cpow(x: number, y: number): number {
+  if (x === 1 || y === 0) return 1;
+  if (x === -1 && (y === Infinity || y === -Infinity)) return 1;
+  return Math.pow(x, y);
+}
+
 /** The callable names of the expression language, with their JS implementations. */
 export const scalarMath = {
   exp: Math.exp, exp2: (x: number) => 2 ** x, log: Math.log, log2: Math.log2, log10: Math.log10,
   log1p: Math.log1p, expm1: Math.expm1, sqrt: Math.sqrt, sin: Math.sin, cos: Math.cos, tan: Math.tan,
   asin: Math.asin, acos: Math.acos, atan: Math.atan, sinh: Math.sinh, cosh: Math.cosh, tanh: Math.tanh,
-  fabs: Math.abs, floor: Math.floor, ceil: Math.ceil, trunc: Math.trunc, rint, erf, pow: Math.pow,
+  fabs: Math.abs, floor: Math.floor, ceil: Math.ceil, trunc: Math.trunc, rint, erf, pow: cpow,
   atan2: Math.atan2, fmod: (a: number, b: number) => a % b, pymod,
   isnan: (x: number) => x !== x, isinf: (x: number) => x === Infinity || x === -Infinity,
   isfinite: Number.isFinite,

@@ -133,7 +133,8 @@ export class Tensor {
     if (this.retains) return;
     this.retains = true;
     this.gradFn!.addTensorHook(this.outputNr, (g) => {
-      this.grad = this.grad === null ? g.detach() : this.grad.add(g).detach();
+      // A copy: g keeps flowing through backward and may be a view of another gradient.
+      this.grad = this.grad === null ? g.detach().clone() : this.grad.add(g).detach();
     });
   }
 

@@ -67,6 +67,17 @@ function exclusiveCumprod(t: Tensor): Tensor {
   return n <= 1 ? ones : cat([ones, t.cumprod(-1).narrow(-1, 0, n - 1)], -1);
 }
 
+function extremeDef(forward: (x: Tensor, attrs: ReduceAttrs) => Tensor): OpDef<ReduceAttrs> {
+  return {
+    forward: (ctx, [x], attrs) => {
+      const out = forward(x!, attrs);
+      ctx.save(x!, out);
+      return out;
+    },
+    backward: extremeGrad,
+  };
+}
+
 /**
  * d prod / dx_i = product of the other elements, computed as (exclusive cumprod from the left) x
  * (exclusive cumprod from the right) over the reduced elements laid in one dim: exact with zeros.
@@ -97,22 +108,8 @@ export const reduceDefs = {
     },
     backward: (ctx, g, attrs) => [prodGrad(ctx.get(0), g, attrs)],
   } satisfies OpDef<ReduceAttrs>,
-  amax: {
-    forward: (ctx, [x], attrs) => {
-      const out = maxForward(x!, attrs);
-      ctx.save(x!, out);
-      return out;
-    },
-    backward: extremeGrad,
-  } satisfies OpDef<ReduceAttrs>,
-  amin: {
-    forward: (ctx, [x], attrs) => {
-      const out = minForward(x!, attrs);
-      ctx.save(x!, out);
-      return out;
-    },
-    backward: extremeGrad,
-  } satisfies OpDef<ReduceAttrs>,
+  amax: extremeDef(maxForward),
+  amin: extremeDef(minForward),
   argmax: { forward: (_ctx, [x], attrs) => reduceForward('argmax', () => 'int64')(x!, attrs) } satisfies OpDef<ReduceAttrs>,
   argmin: { forward: (_ctx, [x], attrs) => reduceForward('argmin', () => 'int64')(x!, attrs) } satisfies OpDef<ReduceAttrs>,
   all: { forward: (_ctx, [x], attrs) => reduceForward('all', () => 'bool')(x!, attrs) } satisfies OpDef<ReduceAttrs>,

@@ -1,0 +1,39 @@
+// Shared test helpers: the devices to run on, fixtures, and closeness checks.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import assert from 'node:assert/strict';
+import * as fm from '../src/index.js';
+
+/** Devices every device-parameterised test runs on; cuda is listed only when a backend serves it. */
+export const devices: string[] = ['cpu', ...(fm.isBackendAvailable('cuda') ? ['cuda'] : [])];
+/** Why cuda cases are skipped on this machine (undefined when they run). */
+export const cudaSkip = fm.isBackendAvailable('cuda') ? undefined : 'no CUDA device/backend on this machine';
+
+/** Reads test/fixtures/<name> (tests run from the repository root). */
+export function fixture<T = unknown>(name: string): T {
+  return JSON.parse(fs.readFileSync(path.join(process.cwd(), 'test', 'fixtures', name), 'utf8')) as T;
+}
+
+/** Flattens nested arrays of numbers/booleans. */
+export function flat(x: unknown): number[] {
+  return Array.isArray(x) ? x.flatMap(flat) : [Number(x)];
+}
+
+/** Asserts elementwise |a - e| <= atol + rtol |e| (NaN matches NaN, infinities must be equal). */
+export function assertClose(actual: fm.Tensor | number[], expected: unknown, opts: { rtol?: number; atol?: number; msg?: string } = {}): void {
+  const a = actual instanceof fm.Tensor ? flat(actual.toArray()) : actual;
+  const e = flat(expected);
+  const rtol = opts.rtol ?? 1e-5;
+  const atol = opts.atol ?? 1e-6;
+  assert.equal(a.length, e.length, `${opts.msg ?? ''} length ${a.length} != ${e.length}`);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = e[i]!;
+    if (Number.isNaN(y) && Number.isNaN(x)) continue;
+    if (!Number.isFinite(y) || !Number.isFinite(x)) {
+      assert.equal(x, y, `${opts.msg ?? ''} element ${i}: ${x} != ${y}`);
+      continue;
+    }
+    assert.ok(Math.abs(x - y) <= atol + rtol * Math.abs(y), `${opts.msg ?? ''} element ${i}: ${x} vs expected ${y}`);
+  }
+}
