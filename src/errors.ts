@@ -24,6 +24,10 @@ export function trimInternalFrames(stack: string | undefined): string | undefine
 export class FiammaError extends Error {
   /** The operation that raised the error, e.g. `'matmul'`. */
   readonly op: string;
+  /** The message without the op's name. */
+  readonly reason: string;
+  /** True once the inputs' description was added to the message. */
+  hasContext = false;
   constructor(op: string, message: string) {
     // Deep enough to reach past Fiamma's own frames to the user's line.
     const limit = Error.stackTraceLimit;
@@ -32,8 +36,31 @@ export class FiammaError extends Error {
     Error.stackTraceLimit = limit;
     this.name = new.target.name;
     this.op = op;
+    this.reason = message;
     this.stack = trimInternalFrames(this.stack);
   }
+}
+
+/**
+ * Appends a note (such as the inputs' shapes, dtypes and devices) to an error's message and stack,
+ * once. Used where an op knows more than the helper that raised.
+ */
+export function addErrorContext(e: FiammaError, note: string): void {
+  if (e.hasContext) return;
+  e.hasContext = true;
+  const old = e.message;
+  e.message = `${old} ${note}`;
+  if (e.stack) e.stack = e.stack.replace(old, e.message);
+}
+
+/**
+ * The same error raised by the public op a user called rather than the primitive that found it
+ * (indexSelect is a gather inside). Other errors pass through unchanged.
+ */
+export function asOpError(e: unknown, op: string): unknown {
+  if (!(e instanceof FiammaError) || e.op === op) return e;
+  const Kind = e.constructor as new (op: string, message: string) => FiammaError;
+  return new Kind(op, e.reason);
 }
 
 /** Shapes that do not fit the operation (broadcasting, matmul, view, cat, ...). */

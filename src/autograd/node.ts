@@ -5,7 +5,7 @@ import type { DType } from '../dtype.js';
 import type { Device } from '../device.js';
 import { AutogradError, trimInternalFrames } from '../errors.js';
 import { isAnomalyEnabled } from './grad_mode.js';
-import { savedForBackward } from '../tensor/scope.js';
+import { keep, releaseSaved, retainSaved } from '../tensor/scope.js';
 
 /** Where a gradient flows: an output slot of a node. */
 export interface Edge {
@@ -30,7 +30,7 @@ export class SavedTensor {
   ) {
     this.tensor = tensor;
     this.version = tensor.storage.version;
-    savedForBackward.set(tensor, (savedForBackward.get(tensor) ?? 0) + 1);
+    retainSaved(tensor);
   }
   /** The saved tensor; raises if it was changed in place since, or freed by an earlier backward. */
   unpack(): Tensor {
@@ -47,8 +47,8 @@ export class SavedTensor {
   }
   release(): void {
     const t = this.tensor;
-    if (t) savedForBackward.set(t, savedForBackward.get(t)! - 1);
     this.tensor = null;
+    if (t) releaseSaved(t);
   }
 }
 
@@ -102,7 +102,8 @@ export class AccumulateGrad extends Node {
   }
   apply(grads: readonly Tensor[]): (Tensor | null)[] {
     const leaf = this.leaf;
-    leaf.grad = leaf.grad === null ? grads[0]! : leaf.grad.add(grads[0]!);
+    // The gradient belongs to the leaf, which outlives any scope the backward ran in.
+    leaf.grad = keep(leaf.grad === null ? grads[0]! : leaf.grad.add(grads[0]!));
     return [];
   }
   override release(): void {

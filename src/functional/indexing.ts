@@ -1,7 +1,7 @@
 // Indexing: PyTorch's basic indexing as views (integers, slices with step, new axes, ellipsis),
 // advanced indexing with integer and bool tensors, and the gather/scatter family built on them.
 import { Tensor } from '../tensor/tensor.js';
-import { DTypeError, IndexError, ShapeError, ValueError } from '../errors.js';
+import { DTypeError, IndexError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { isFloating } from '../dtype.js';
 import { applyOp } from '../ops/dispatch.js';
 import { broadcastShapes, fmtShape, normDim } from '../tensor/shape.js';
@@ -61,7 +61,7 @@ function resolveSlice(s: Slice, n: number): { start: number; step: number; lengt
 }
 
 /** Integer index tensors for the advanced items, applied to `dims` of `v` (int64, bounds checked). */
-function advancedIndex(v: Tensor, dims: number[], idx: Tensor[]): { flatView: Tensor; linear: Tensor; idxShape: number[]; restShape: number[]; adjacentAt: number } {
+function advancedIndex(v: Tensor, dims: number[], idx: Tensor[], origDims: number[]): { flatView: Tensor; linear: Tensor; idxShape: number[]; restShape: number[]; adjacentAt: number } {
   const shape = broadcastShapes('index', ...idx.map((t) => t.shape));
   let linear: Tensor | null = null;
   idx.forEach((t, k) => {
@@ -71,7 +71,7 @@ function advancedIndex(v: Tensor, dims: number[], idx: Tensor[]): { flatView: Te
       const hi = t.amax().item();
       if (lo < -size || hi >= size) {
         const bad = lo < -size ? lo : hi;
-        throw new IndexError('index', `index ${bad} is out of bounds for dimension ${dims[k]} with size ${size}`);
+        throw new IndexError('index', `index ${bad} is out of bounds for dimension ${origDims[k]} with size ${size}`);
       }
     }
     const wrapped = where(t.lt(0), t.add(size), t);
@@ -100,35 +100,42 @@ function toIndexTensors(item: Tensor | readonly number[], device: Tensor['device
 }
 
 /** Applies the basic items as a view and collects the advanced ones by the dim they index. */
-function basicThenAdvanced(x: Tensor, items: readonly IndexItem[]): { v: Tensor; advDims: number[]; advIdx: Tensor[] } {
+function basicThenAdvanced(x: Tensor, items: readonly IndexItem[]): { v: Tensor; advDims: number[]; advIdx: Tensor[]; advOrig: number[] } {
   const consumed = items.reduce<number>((n, it) => n + (it === null || it === '...' ? 0 : it instanceof Tensor && (it.dtype === 'bool' || it.dtype === 'uint8') ? it.ndim : 1), 0);
   if (items.filter((it) => it === '...').length > 1) throw new IndexError('index', "an index can only have a single ellipsis ('...')");
   if (consumed > x.ndim) throw new IndexError('index', `too many indices for tensor of dimension ${x.ndim} (got ${consumed})`);
   let v = x;
   let d = 0; // the dim of v the next item applies to
+  let od = 0; // the dim of x it corresponds to, for messages
   const advDims: number[] = [];
   const advIdx: Tensor[] = [];
+  const advOrig: number[] = [];
   for (const it of items) {
-    if (it === '...') d += x.ndim - consumed;
-    else if (it === null) v = unsqueeze(v, d++);
+    if (it === '...') {
+      d += x.ndim - consumed;
+      od += x.ndim - consumed;
+    } else if (it === null) v = unsqueeze(v, d++);
     else if (typeof it === 'number') {
       if (!Number.isInteger(it)) throw new IndexError('index', `index ${it} is not an integer`);
       const n = v.shape[d]!;
-      if (it < -n || it >= n) throw new IndexError('index', `index ${it} is out of bounds for dimension ${d} with size ${n}`);
+      if (it < -n || it >= n) throw new IndexError('index', `index ${it} is out of bounds for dimension ${od} with size ${n}`);
       v = select(v, d, it);
+      od++;
     } else if (it instanceof Slice || typeof it === 'string') {
       const s = it instanceof Slice ? it : parseSlice(it);
       const r = resolveSlice(s, v.shape[d]!);
       v = r.length === v.shape[d] && r.step === 1 ? v : applyOp('slice', [v], { dim: d, ...r });
       d++;
+      od++;
     } else {
       for (const t of toIndexTensors(it, x.device)) {
         advDims.push(d++);
+        advOrig.push(od++);
         advIdx.push(t);
       }
     }
   }
-  return { v, advDims, advIdx };
+  return { v, advDims, advIdx, advOrig };
 }
 
 /**
@@ -137,9 +144,9 @@ function basicThenAdvanced(x: Tensor, items: readonly IndexItem[]): { v: Tensor;
  * Basic indexing alone returns a view. Example: `x.index(0, '1:', null)` is `x[0, 1:, None]`.
  */
 export function index(x: Tensor, ...items: IndexItem[]): Tensor {
-  const { v, advDims, advIdx } = basicThenAdvanced(x, items);
+  const { v, advDims, advIdx, advOrig } = basicThenAdvanced(x, items);
   if (advDims.length === 0) return v;
-  const { flatView, linear, idxShape, restShape, adjacentAt } = advancedIndex(v, advDims, advIdx);
+  const { flatView, linear, idxShape, restShape, adjacentAt } = advancedIndex(v, advDims, advIdx, advOrig);
   const picked = reshape(indexSelect(flatView, 0, linear), [...idxShape, ...restShape]);
   if (adjacentAt === 0) return picked;
   const k = idxShape.length;
@@ -197,12 +204,16 @@ function checkIndexVector(op: string, index: Tensor): Tensor {
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normDim('indexSelect', dim, x.ndim);
   const idx = checkIndexVector('indexSelect', index);
-  if (x.ndim === 0) return gather(x.reshape([1]), 0, idx).reshape(index.ndim === 0 ? [] : [idx.numel()]);
-  const view = [...x.shape.map(() => 1)];
-  view[d] = idx.numel();
-  const target = x.shape.slice();
-  target[d] = idx.numel();
-  return gather(x, d, expand(reshape(idx, view), target));
+  try {
+    if (x.ndim === 0) return gather(x.reshape([1]), 0, idx).reshape(index.ndim === 0 ? [] : [idx.numel()]);
+    const view = [...x.shape.map(() => 1)];
+    view[d] = idx.numel();
+    const target = x.shape.slice();
+    target[d] = idx.numel();
+    return gather(x, d, expand(reshape(idx, view), target));
+  } catch (e) {
+    throw asOpError(e, 'indexSelect');
+  }
 }
 
 /** A copy of x with `alpha * source` added at the entries of `index` along dim. Example: `x.indexAdd(0, idx, src)`. */
@@ -212,7 +223,11 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, source: Tensor, 
   const view = [...source.shape.map(() => 1)];
   view[d] = idx.numel();
   const src = opts?.alpha === undefined ? source : source.mul(opts.alpha);
-  return scatterAdd(x, d, expand(reshape(idx, view), source.shape), src);
+  try {
+    return scatterAdd(x, d, expand(reshape(idx, view), source.shape), src);
+  } catch (e) {
+    throw asOpError(e, 'indexAdd');
+  }
 }
 
 /** `value` where `mask` holds, x elsewhere (mask broadcasts). Example: `scores.maskedFill(mask, -Infinity)`. */

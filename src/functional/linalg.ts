@@ -2,7 +2,7 @@
 // outer, and einsum as permutes, reshapes and batched matmuls.
 import type { Tensor } from '../tensor/tensor.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { applyOp } from '../ops/dispatch.js';
+import { applyOp, describeInputs } from '../ops/dispatch.js';
 import { broadcastShapes, fmtShape } from '../tensor/shape.js';
 import { expand, permute, reshape, squeeze, unsqueeze } from './shape.js';
 import { sum } from './reduction.js';
@@ -18,7 +18,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const b2 = b.ndim === 1 ? unsqueeze(b, 1) : b;
   const k = a2.shape[a2.ndim - 1]!;
   if (b2.shape[b2.ndim - 2] !== k) {
-    throw new ShapeError('matmul', `shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${k} != ${b2.shape[b2.ndim - 2]})`);
+    throw new ShapeError('matmul', `shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${k} != ${b2.shape[b2.ndim - 2]}) (inputs: ${describeInputs([a, b])})`);
   }
   const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
   const ae = expand(a2, [...batch, ...a2.shape.slice(-2)]);

@@ -7,7 +7,7 @@ import { backendFor } from '../backend/registry.js';
 import type { Backend, View } from '../backend/interface.js';
 import type { Device } from '../device.js';
 import { isFloating, type DType } from '../dtype.js';
-import { DeviceError } from '../errors.js';
+import { DeviceError, FiammaError, addErrorContext } from '../errors.js';
 import { isGradEnabled, setGradEnabled } from '../autograd/grad_mode.js';
 import { gradientEdge } from '../autograd/engine.js';
 import { numelOf, fmtShape } from '../tensor/shape.js';
@@ -30,14 +30,18 @@ export function broadcastView(t: Tensor, shape: readonly number[], strides: read
   return { storage: t.storage.handle, dtype: t.dtype, shape, strides, offset: t.offset };
 }
 
+/** `[2, 3] float32 on cpu, [4] int64 on cpu`: what error messages say of an op's inputs. */
+export function describeInputs(inputs: readonly Tensor[]): string {
+  return inputs.map((t) => `${fmtShape(t.shape)} ${t.dtype} on ${t.device}`).join(', ');
+}
+
 /** Raises unless every input lives on one device. */
 export function checkSameDevice(op: string, inputs: readonly Tensor[]): void {
   if (inputs.length < 2) return;
   const d = inputs[0]!.storage.device;
   for (let i = 1; i < inputs.length; i++) {
     if (inputs[i]!.storage.device !== d) {
-      const desc = inputs.map((t) => `${fmtShape(t.shape)} ${t.dtype} on ${t.device}`).join(', ');
-      throw new DeviceError(op, `expected all tensors on the same device, got ${desc}. Move them with .to(device) first`);
+      throw new DeviceError(op, `expected all tensors on the same device, got ${describeInputs(inputs)}. Move them with .to(device) first`);
     }
   }
 }
@@ -59,6 +63,9 @@ export function applyOp<K extends PrimName>(name: K, inputs: readonly Tensor[], 
   let out: Tensor;
   try {
     out = def.forward(ctx, inputs, attrs);
+  } catch (e) {
+    if (e instanceof FiammaError) addErrorContext(e, `(inputs: ${describeInputs(inputs)})`);
+    throw e;
   } finally {
     setGradEnabled(mode);
   }

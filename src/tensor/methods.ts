@@ -142,9 +142,7 @@ Object.assign(Tensor.prototype, {
   bool(this: Tensor) { return this.to('bool'); },
   cpu(this: Tensor) { return this.to('cpu'); },
   detach(this: Tensor): Tensor {
-    const t = new Tensor(this.storage, this.shape, this.strides, this.offset);
-    t.base = this.base ?? (this.isLeaf ? null : this);
-    return t;
+    return new Tensor(this.storage, this.shape, this.strides, this.offset, this.base ?? this);
   },
   detach_(this: Tensor): Tensor {
     this.gradFn = null;

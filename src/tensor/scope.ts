@@ -3,8 +3,24 @@
 import type { Tensor } from './tensor.js';
 
 const scopes: Set<Tensor>[] = [];
-/** Tensors that a graph node saved for backward: a scope leaves them to the collector. */
-export const savedForBackward = new WeakMap<Tensor, number>();
+/** How many live graph nodes saved each tensor for backward. */
+const savedCount = new WeakMap<Tensor, number>();
+/** Tensors a scope would have disposed but a graph still needed: disposed when the graph lets go. */
+const pending = new WeakSet<Tensor>();
+
+/** Marks `t` as saved by a graph node (a scope will not dispose it while saved). */
+export function retainSaved(t: Tensor): void {
+  savedCount.set(t, (savedCount.get(t) ?? 0) + 1);
+}
+/** A graph node let go of `t`; disposes it if a scope has already ended without it. */
+export function releaseSaved(t: Tensor): void {
+  const n = (savedCount.get(t) ?? 1) - 1;
+  savedCount.set(t, n);
+  if (n <= 0 && pending.has(t)) {
+    pending.delete(t);
+    t.dispose();
+  }
+}
 
 export function trackInScope(t: Tensor): void {
   if (scopes.length > 0) scopes[scopes.length - 1]!.add(t);
@@ -23,10 +39,13 @@ function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): 
 function close(created: Set<Tensor>, result: unknown): void {
   const kept = new Set<Tensor>();
   collect(result, kept);
+  // A kept view needs its base, and so does a view a graph saved: their memory is the base's.
+  for (const t of created) if ((savedCount.get(t) ?? 0) > 0 && t.base) kept.add(t.base);
+  for (const t of [...kept]) if (t.base) kept.add(t.base);
   const outer = scopes[scopes.length - 1];
   for (const t of created) {
     if (kept.has(t)) outer?.add(t);
-    else if ((savedForBackward.get(t) ?? 0) > 0) outer?.add(t);
+    else if ((savedCount.get(t) ?? 0) > 0) pending.add(t);
     else t.dispose();
   }
 }

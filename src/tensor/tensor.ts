@@ -4,12 +4,12 @@ import { inspect } from 'node:util';
 import type { View } from '../backend/interface.js';
 import type { Device } from '../device.js';
 import type { DType, TypedArray } from '../dtype.js';
-import { AutogradError, FiammaError, ValueError } from '../errors.js';
+import { AutogradError, ValueError } from '../errors.js';
 import { formatTensor } from '../format.js';
 import { AccumulateGrad, type Node } from '../autograd/node.js';
 import { Storage } from './storage.js';
-import { contiguousStrides, fmtShape, numelOf } from './shape.js';
-import { trackInScope } from './scope.js';
+import { contiguousStrides, fmtShape, normDim, numelOf } from './shape.js';
+import { keep, trackInScope } from './scope.js';
 
 /** A tensor gradient hook: may return a replacement gradient. */
 export type GradHook = (grad: Tensor) => Tensor | void;
@@ -27,8 +27,6 @@ export class Tensor {
   gradFn: Node | null = null;
   /** Which output of `gradFn` this tensor is. */
   outputNr = 0;
-  /** The tensor this one is a view of (its storage's first owner), or null. */
-  base: Tensor | null = null;
   private acc: AccumulateGrad | null = null;
   private retains = false;
   private disposed = false;
@@ -42,8 +40,13 @@ export class Tensor {
     readonly strides: readonly number[],
     /** Element offset of index (0, 0, ...) in storage. */
     readonly offset: number,
+    /**
+     * The tensor whose storage this one views, or null when it owns its storage. Owners hold
+     * the memory; views borrow it, so a view made inside an op never keeps memory alive.
+     */
+    readonly base: Tensor | null = null,
   ) {
-    storage.refs++;
+    if (base === null) storage.refs++;
     trackInScope(this);
   }
 
@@ -73,10 +76,7 @@ export class Tensor {
   size(): readonly number[];
   size(dim: number): number;
   size(dim?: number): number | readonly number[] {
-    if (dim === undefined) return this.shape;
-    const d = dim < 0 ? dim + this.ndim : dim;
-    if (d < 0 || d >= this.ndim) throw new FiammaError('size', `dim ${dim} out of range for a ${this.ndim}-dim tensor`);
-    return this.shape[d]!;
+    return dim === undefined ? this.shape : this.shape[normDim('size', dim, this.ndim)]!;
   }
   /** True for tensors not made by a recorded op (user-created, or made without grad). */
   get isLeaf(): boolean {
@@ -128,13 +128,12 @@ export class Tensor {
 
   /** Keeps `.grad` for this non-leaf tensor after backward. Example: `h.retainGrad()`. */
   retainGrad(): void {
-    if (this.isLeaf) return;
     if (!this.requiresGrad) throw new AutogradError('retainGrad', "can't retainGrad on a tensor that has requiresGrad=false");
-    if (this.retains) return;
+    if (this.isLeaf || this.retains) return;
     this.retains = true;
     this.gradFn!.addTensorHook(this.outputNr, (g) => {
       // A copy: g keeps flowing through backward and may be a view of another gradient.
-      this.grad = this.grad === null ? g.detach().clone() : this.grad.add(g).detach();
+      this.grad = keep(this.grad === null ? g.detach().clone() : this.grad.add(g).detach());
     });
   }
 
@@ -157,11 +156,15 @@ export class Tensor {
     };
   }
 
-  /** Releases this tensor's memory now (device memory in particular); using it afterwards raises. */
+  /**
+   * Disposes this tensor: using it afterwards raises. An owner returns its memory to the device
+   * now (unless another owner shares it, as after detach()); its views become unusable with it.
+   * A view's memory belongs to its base and goes when the base is disposed or collected.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.storage.release();
+    if (this.base === null) this.storage.release();
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -174,11 +177,14 @@ export class Tensor {
   /** Values in row-major order, as a new typed array (BigInt64Array for int64). Example: `x.data()`. */
   data(): TypedArray {
     this.assertLive();
-    const c = this.isContiguous() ? this : this.contiguous();
-    return c.storage.backend.read(c.storage.handle, c.offset, c.numel());
+    if (this.isContiguous()) return this.storage.backend.read(this.storage.handle, this.offset, this.numel());
+    const c = this.contiguous();
+    const values = c.storage.backend.read(c.storage.handle, c.offset, c.numel());
+    c.dispose();
+    return values;
   }
 
-  /** The value of a one-element tensor as a JS number (booleans for bool). Example: `loss.item()`. */
+  /** The value of a one-element tensor as a JS number (1 or 0 for bool). Example: `loss.item()`. */
   item(): number {
     const n = this.numel();
     if (n !== 1) throw new ValueError('item', `a tensor with ${n} elements (shape ${fmtShape(this.shape)}) cannot be converted to a number; item() needs exactly one element`);

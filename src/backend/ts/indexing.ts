@@ -6,8 +6,8 @@ import { forEachOffset } from './loops.js';
 
 function checkedIndex(op: string, raw: number | bigint, size: number, dim: number): number {
   const i = Number(raw);
-  if (i < -size || i >= size) throw new IndexError(op, `index ${i} is out of bounds for dimension ${dim} with size ${size}`);
-  return i < 0 ? i + size : i;
+  if (i < 0 || i >= size) throw new IndexError(op, `index ${i} is out of bounds for dimension ${dim} with size ${size}`);
+  return i;
 }
 
 function asNumber(arr: ArrayLike<number | bigint>, i: number): number {

@@ -8,9 +8,7 @@ import type { OpDef } from '../op_def.js';
 /** A view of x's storage with the given layout, remembering x's base for in-place checks. */
 export function makeView(x: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
   x.assertLive();
-  const v = new Tensor(x.storage, shape, strides, offset);
-  v.base = x.base ?? x;
-  return v;
+  return new Tensor(x.storage, shape, strides, offset, x.base ?? x);
 }
 
 /**

@@ -1,0 +1,346 @@
+// Memory: dispose and `using`, scope(fn) (sync and async) freeing intermediates and keeping
+// results, the graph letting go of saved tensors after backward, and a training loop whose
+// heap and live storage stay flat.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import * as fm from '../src/index.js';
+import { tsBackend } from '../src/backend/ts/index.js';
+
+// Count live cpu storage: the ts backend, wrapped so that allocate and free are counted.
+let live = 0;
+const counting = {
+  ...tsBackend,
+  allocate(...a: Parameters<typeof tsBackend.allocate>) {
+    live++;
+    return tsBackend.allocate(...a);
+  },
+  free(...a: Parameters<typeof tsBackend.free>) {
+    live--;
+    tsBackend.free(...a);
+  },
+};
+fm.registerBackend('cpu', counting as unknown as fm.Backend);
+
+/** The collector, when this process can reach it (node --expose-gc, or the flag set at run time). */
+function findGc(): (() => void) | undefined {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return g;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const fromContext = vm.runInNewContext('gc') as unknown;
+    return typeof fromContext === 'function' ? (fromContext as () => void) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const gc = findGc();
+const noGc = gc ? false : 'global.gc is not available: run node with --expose-gc to run this case';
+
+async function collect(): Promise<void> {
+  // Two rounds with a macrotask between them, so FinalizationRegistry/WeakRef bookkeeping settles.
+  for (let i = 0; i < 3; i++) {
+    gc!();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('dispose and using', () => {
+  test('dispose frees the storage now; using the tensor afterwards raises', () => {
+    const before = live;
+    const t = fm.ones([4]);
+    assert.equal(live, before + 1);
+    assert.equal(t.isDisposed, false);
+    t.dispose();
+    assert.equal(t.isDisposed, true);
+    assert.equal(t.storage.freed, true);
+    assert.equal(live, before);
+    t.dispose(); // twice is harmless
+    assert.equal(live, before);
+    assert.throws(() => t.add(1), fm.ValueError);
+    assert.throws(() => t.toArray(), /disposed/);
+  });
+
+  test('an owner returns its memory on dispose; its views become unusable', () => {
+    const before = live;
+    const x = fm.ones([2, 3]);
+    const v = x.T;
+    const w = x.narrow(0, 1, 1);
+    assert.deepEqual(w.toArray(), [[1, 1, 1]], 'a view reads its base');
+    w.dispose(); // a view borrows: disposing it frees nothing
+    assert.equal(x.storage.freed, false);
+    assert.deepEqual(v.toArray(), [[1, 1], [1, 1], [1, 1]]);
+    x.dispose();
+    assert.equal(x.storage.freed, true);
+    assert.equal(live, before);
+    assert.throws(() => v.toArray(), /disposed/);
+  });
+
+  test('internal views made inside ops do not keep a disposed tensor\'s storage alive', () => {
+    const before = live;
+    const a = fm.ones([3]);
+    a.matmul(fm.ones([3, 2])).dispose();
+    a.dispose();
+    assert.equal(a.storage.freed, true, 'matmul of a 1-D operand');
+    const b = fm.ones([2, 3]);
+    const row = b.select(0, 1);
+    b.dispose();
+    row.dispose();
+    assert.equal(b.storage.freed, true, 'select');
+    const c = fm.ones([2, 3]);
+    c.index(0, ':').dispose();
+    c.dispose();
+    assert.equal(c.storage.freed, true, 'index');
+    // Left: the ones([3, 2]) operand, and the matmul product whose squeezed view was disposed
+    // (a view's memory belongs to its base, which goes when collected).
+    assert.equal(live, before + 2);
+  });
+
+  test('reading a non-contiguous tensor leaves no storage allocated', () => {
+    const x = fm.ones([2, 3]).T;
+    const before = live;
+    x.toArray();
+    x.data();
+    String(x);
+    assert.equal(live, before);
+  });
+
+  test('`using` disposes at the end of the block, also when it throws', () => {
+    const before = live;
+    let kept: fm.Tensor | undefined;
+    {
+      using t = fm.ones([3]);
+      kept = t;
+      assert.equal(t.sum().item(), 3);
+    }
+    assert.equal(kept.isDisposed, true);
+    assert.throws(() => {
+      using t = fm.zeros([2]);
+      kept = t;
+      throw new Error('inside');
+    }, /inside/);
+    assert.equal(kept.isDisposed, true);
+    assert.equal(live, before + 1, 'only the sum() result, which was not under `using`, is left');
+  });
+});
+
+describe('scope', () => {
+  test('disposes intermediates and keeps the result', () => {
+    const x = fm.ones([3]);
+    const before = live;
+    let mid: fm.Tensor | undefined;
+    const y = fm.scope(() => {
+      mid = x.add(1);
+      return mid.mul(2).exp().log();
+    });
+    assert.equal(mid!.isDisposed, true);
+    assert.equal(y.isDisposed, false);
+    assert.deepEqual(y.toArray(), [4, 4, 4]);
+    assert.equal(x.isDisposed, false, 'tensors made before the scope are left alone');
+    assert.equal(live, before + 1, 'only the result is live');
+  });
+
+  test('keeps every tensor in an array or object result, and what keep() names', () => {
+    const before = live;
+    let tmp: fm.Tensor | undefined;
+    let kept: fm.Tensor | undefined;
+    const r = fm.scope(() => {
+      tmp = fm.ones([2]);
+      kept = fm.keep(fm.zeros([2]));
+      const a = tmp.add(1);
+      return { a, list: [a.mul(2), a.mul(3)], n: 5 };
+    });
+    assert.equal(tmp!.isDisposed, true);
+    assert.equal(kept!.isDisposed, false);
+    assert.deepEqual(r.a.toArray(), [2, 2]);
+    assert.deepEqual(r.list[1]!.toArray(), [6, 6]);
+    assert.equal(r.n, 5);
+    assert.equal(live, before + 4);
+  });
+
+  test('nested scopes hand the inner result to the outer scope', () => {
+    const before = live;
+    let inner: fm.Tensor | undefined;
+    const out = fm.scope(() => {
+      inner = fm.scope(() => fm.ones([2]).add(1));
+      assert.equal(inner.isDisposed, false);
+      return inner.sum();
+    });
+    assert.equal(inner!.isDisposed, true, 'disposed by the outer scope, which did not return it');
+    assert.equal(out.item(), 4);
+    assert.equal(live, before + 1);
+  });
+
+  test('a throw inside the scope disposes what it made and rethrows', () => {
+    const before = live;
+    let t: fm.Tensor | undefined;
+    assert.throws(() => fm.scope(() => {
+      t = fm.ones([2]).mul(3);
+      throw new Error('fail in scope');
+    }), /fail in scope/);
+    assert.equal(t!.isDisposed, true);
+    assert.equal(live, before);
+  });
+
+  test('async scope disposes intermediates once the promise settles and keeps the result', async () => {
+    const before = live;
+    let mid: fm.Tensor | undefined;
+    const p = fm.scope(async () => {
+      mid = fm.ones([2]).add(1);
+      await new Promise((r) => setTimeout(r, 2));
+      const late = mid.mul(5); // made after an await: still belongs to the scope
+      return late.add(1);
+    });
+    assert.ok(p instanceof Promise);
+    const r = await p;
+    assert.equal(mid!.isDisposed, true);
+    assert.deepEqual(r.toArray(), [11, 11]);
+    assert.equal(live, before + 1);
+    let t: fm.Tensor | undefined;
+    await assert.rejects(fm.scope(async () => {
+      t = fm.ones([1]);
+      await Promise.resolve();
+      throw new Error('async fail');
+    }), /async fail/);
+    assert.equal(t!.isDisposed, true);
+  });
+
+  test('tensors saved for backward survive the scope; backward works after it', () => {
+    const x = fm.tensor([0.5, 1], { requiresGrad: true });
+    const loss = fm.scope(() => x.mul(3).exp().mul(x).sum());
+    loss.backward();
+    // d/dx x e^{3x} = e^{3x} (1 + 3x)
+    const want = [0.5, 1].map((v) => Math.exp(3 * v) * (1 + 3 * v));
+    (x.grad!.toArray() as number[]).forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < 1e-4 * want[i]!));
+  });
+
+  test('a whole training step in a scope leaves only parameters, grads and the loss value', () => {
+    const w = fm.randn([4, 1], { requiresGrad: true });
+    const xb = fm.randn([8, 4]);
+    const yb = fm.randn([8, 1]);
+    const before = live;
+    const lossValue = fm.scope(() => {
+      const loss = xb.matmul(w).sub(yb).square().mean();
+      loss.backward();
+      fm.noGrad(() => w.sub_(w.grad!.mul(0.1)));
+      return loss.item();
+    });
+    assert.ok(Number.isFinite(lossValue));
+    assert.equal(w.isDisposed, false);
+    assert.ok(live - before <= 1, `live storage grew by ${live - before} (at most w.grad may stay)`);
+  });
+
+  test('the .grad of a leaf made by backward inside a scope outlives the scope', () => {
+    const w = fm.tensor([1, 2], { requiresGrad: true });
+    fm.scope(() => w.mul(3).sum().backward());
+    assert.equal(w.grad!.isDisposed, false);
+    assert.deepEqual(w.grad!.toArray(), [3, 3]);
+    w.mul(3).sum().backward();
+    assert.deepEqual(w.grad!.toArray(), [6, 6]);
+  });
+});
+
+describe('the graph lets go of saved tensors', () => {
+  test('after backward, a second backward raises (saved tensors were freed)', () => {
+    const x = fm.tensor([1, 2], { requiresGrad: true });
+    const loss = x.exp().mul(x).sum();
+    loss.backward();
+    assert.throws(() => loss.backward(), (e: unknown) => e instanceof fm.AutogradError && /second time/.test((e as Error).message));
+    const again = x.exp().mul(x).sum();
+    again.backward(undefined, { retainGraph: true });
+    again.backward(); // retained once, so this one runs
+    assert.throws(() => again.backward(), fm.AutogradError);
+  });
+
+  test('a saved intermediate becomes collectable after backward, not before', { skip: noGc }, async () => {
+    const x = fm.tensor([1, 2], { requiresGrad: true });
+    const make = () => {
+      const h = x.mul(2).exp(); // exp saves its output h; the user keeps no reference
+      return { ref: new WeakRef(h), loss: h.sum() };
+    };
+    const { ref, loss } = make();
+    await collect();
+    assert.ok(ref.deref() !== undefined, 'held by the graph before backward');
+    loss.backward();
+    await collect();
+    assert.equal(ref.deref(), undefined, 'released by backward');
+
+    const kept = make();
+    kept.loss.backward(undefined, { retainGraph: true });
+    await collect();
+    assert.ok(kept.ref.deref() !== undefined, 'retainGraph keeps it');
+  });
+
+  test('a 200-step training loop does not grow the heap', { skip: noGc }, async () => {
+    fm.manualSeed(0);
+    const X = fm.randn([64, 16]);
+    const trueW = fm.randn([16, 1]);
+    const Y = fm.noGrad(() => X.matmul(trueW).add(0.5));
+    const w = fm.zeros([16, 1], { requiresGrad: true });
+    const b = fm.zeros([1], { requiresGrad: true });
+    const lr = 0.1;
+    const losses: number[] = [];
+    const graphs: WeakRef<fm.Tensor>[] = [];
+    const step = () => {
+      const loss = X.matmul(w).add(b).sub(Y).square().mean();
+      loss.backward();
+      fm.noGrad(() => {
+        w.sub_(w.grad!.mul(lr));
+        b.sub_(b.grad!.mul(lr));
+      });
+      w.grad = null;
+      b.grad = null;
+      losses.push(loss.item());
+      graphs.push(new WeakRef(loss));
+    };
+    // Warm up until the JIT and inline caches settle: the heap grows by a few hundred KB
+    // over the first few hundred steps whatever the code does.
+    for (let i = 0; i < 300; i++) step();
+    // heapUsed after a full collection still moves by +-300 KB between readings (JIT code and
+    // feedback), so take the best of three 200-step windows: a leak grows the heap in every one.
+    const windows: { heap: number; buffers: number }[] = [];
+    for (let k = 0; k < 3; k++) {
+      graphs.length = 0;
+      await collect();
+      const m0 = process.memoryUsage();
+      for (let i = 0; i < 200; i++) step();
+      await collect();
+      const m1 = process.memoryUsage();
+      windows.push({ heap: m1.heapUsed - m0.heapUsed, buffers: m1.arrayBuffers - m0.arrayBuffers });
+      // Nothing holds on to a step's graph once the step is over.
+      const alive = graphs.filter((r) => r.deref() !== undefined).length;
+      assert.ok(alive <= 1, `${alive} of 200 step graphs are still reachable`);
+      if (windows.at(-1)!.heap < 512 * 1024) break;
+    }
+    assert.ok(losses.at(-1)! < losses[0]! * 0.01, `the loop trains: ${losses[0]} -> ${losses.at(-1)}`);
+    const heapGrowth = Math.min(...windows.map((w) => w.heap));
+    const bufferGrowth = Math.min(...windows.map((w) => w.buffers));
+    // Keeping each step's graph alive adds about 800 KB per window.
+    assert.ok(heapGrowth < 512 * 1024, `heapUsed grew by ${windows.map((w) => w.heap).join(', ')} bytes in 200-step windows`);
+    assert.ok(bufferGrowth < 64 * 1024, `arrayBuffers grew by ${bufferGrowth} bytes over 200 steps`);
+  });
+
+  test('the same loop inside scope() keeps live storage flat', () => {
+    const X = fm.randn([32, 8]);
+    const Y = fm.randn([32, 1]);
+    const w = fm.zeros([8, 1], { requiresGrad: true });
+    const run = () =>
+      fm.scope(() => {
+        const loss = X.matmul(w).sub(Y).square().mean();
+        const [g] = fm.autograd.grad(loss, [w]);
+        fm.noGrad(() => w.sub_(g!.mul(0.05)));
+        return loss.item();
+      });
+    run();
+    const before = live;
+    let first = 0;
+    let last = 0;
+    for (let i = 0; i < 200; i++) {
+      last = run();
+      if (i === 0) first = last;
+    }
+    assert.equal(live, before, `live storage went from ${before} to ${live}`);
+    assert.ok(last < first);
+  });
+});
