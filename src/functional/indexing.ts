@@ -5,7 +5,7 @@ import { DTypeError, IndexError, ShapeError, ValueError, asOpError } from '../er
 import { isFloating } from '../dtype.js';
 import { applyOp } from '../ops/dispatch.js';
 import { broadcastShapes, fmtShape, normDim } from '../tensor/shape.js';
-import { fromValues, tensor, full } from './creation.js';
+import { fromValues, tensor, full, scalarTensor } from './creation.js';
 import { asTensors, where, type TensorLike } from './math.js';
 import { expand, permute, reshape, select, unsqueeze, narrow, contiguous, flatten } from './shape.js';
 
@@ -159,7 +159,7 @@ export function index(x: Tensor, ...items: IndexItem[]): Tensor {
  * Example: `fm.indexPut(x, [fm.tensor([0, 2], { dtype: 'int64' })], 1)`.
  */
 export function indexPut(x: Tensor, items: readonly IndexItem[], values: TensorLike, accumulate = false): Tensor {
-  const vals = asTensors('indexPut', [values], x.dtype)[0]!;
+  const vals = values instanceof Tensor ? values : scalarTensor(values, x.dtype, x.device);
   // The flat positions of the selected elements, found by indexing a tensor of positions.
   const positions = index(arangeLike(x), ...items);
   const p = reshape(contiguous(positions), [-1]);
@@ -298,7 +298,8 @@ export function unique(x: Tensor, opts?: { returnInverse?: boolean; returnCounts
   const counts: number[] = [];
   const inverse = new BigInt64Array(sv.length);
   for (let i = 0; i < sv.length; i++) {
-    const isNew = i === 0 || !(Number(sv[i]) === Number(sv[i - 1]) || (Number.isNaN(Number(sv[i])) && Number.isNaN(Number(sv[i - 1]))));
+    // NaN equals nothing, so each NaN is its own value (as in PyTorch).
+    const isNew = i === 0 || Number(sv[i]) !== Number(sv[i - 1]);
     if (isNew) {
       keep.push(i);
       counts.push(0);

@@ -82,7 +82,7 @@ export function lerp(start: Tensor, end: TensorLike, weight: TensorLike): Tensor
 
 /** `a` where `cond` holds, `b` elsewhere, broadcast. Example: `fm.where(x.gt(0), x, 0)`. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  const [ta, tb] = asTensors('where', [a, b]);
+  const [ta, tb] = a instanceof Tensor || b instanceof Tensor ? asTensors('where', [a, b]) : [a, b].map((v) => scalarTensor(v as Scalar, resultType([a, b]), cond.device));
   return applyOp('where', [cond, ta!, tb!], null);
 }
 
@@ -120,11 +120,15 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 /** Clamps to [min, max]; either bound may be omitted (null) or a tensor. Example: `fm.clamp(x, 0, 1)`. */
 export function clamp(x: Tensor, min?: TensorLike | null, max?: TensorLike | null): Tensor {
   if (min == null && max == null) throw new ValueError('clamp', 'at least one of min and max must be given');
+  const bounds = [min, max].filter((b): b is TensorLike => b != null);
+  const dtype = resultType([x, ...bounds]);
+  const src = dtype === x.dtype ? x : x.to(dtype);
   if (min instanceof Tensor || max instanceof Tensor) {
-    const lo = min == null ? x : maximum(x, min);
-    return max == null ? lo : minimum(lo, max);
+    // Selected with where, so the gradient goes to x inside [min, max] and to the bound outside.
+    const lower = min == null ? src : where(src.lt(min), min, src);
+    return max == null ? lower : where(lower.gt(max), max, lower);
   }
-  return unary('clamp', x, [min == null ? -Infinity : Number(min), max == null ? Infinity : Number(max)]);
+  return unary('clamp', src, [min == null ? -Infinity : Number(min), max == null ? Infinity : Number(max)]);
 }
 /** max(x, min). */ export const clampMin = (x: Tensor, min: TensorLike): Tensor => clamp(x, min, null);
 /** min(x, max). */ export const clampMax = (x: Tensor, max: TensorLike): Tensor => clamp(x, null, max);

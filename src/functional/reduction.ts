@@ -105,9 +105,15 @@ export function variance(x: Tensor, dim?: Dims, opts?: VarOptions): Tensor {
   const sq = x.sub(mu).square();
   return applyOp('sum', [sq], a).div(Math.max(0, n - (opts?.correction ?? 1)));
 }
-/** Standard deviation over dims. Example: `x.std()`. */
+/**
+ * Standard deviation over dims. Example: `x.std()`.
+ * NOTE: the 2-norm of the deviations, not sqrt(var): its gradient is 0 (not NaN) where std is 0.
+ */
 export function std(x: Tensor, dim?: Dims, opts?: VarOptions): Tensor {
-  return variance(x, dim, opts).sqrt();
+  const a = attrs('std', x, dim, opts);
+  const n = a.dims.reduce((p, d) => p * x.shape[d]!, 1);
+  const dev = x.sub(mean(x, a.dims, { keepdim: true }));
+  return applyOp('norm', [dev], { ...a, p: 2 }).div(Math.sqrt(Math.max(0, n - (opts?.correction ?? 1))));
 }
 
 /** The vector p-norm over dims (p = 2 by default; Infinity, -Infinity, 0, 1 and any p > 0). Example: `x.norm()`. */
@@ -123,6 +129,7 @@ export function norm(x: Tensor, p = 2, dim?: Dims, opts?: ReduceOptions): Tensor
  */
 export function logsumexp(x: Tensor, dim: Dims, opts?: ReduceOptions): Tensor {
   const a = attrs('logsumexp', x, dim, opts);
+  if (a.dims.some((d) => x.shape[d] === 0)) return applyOp('sum', [x.exp()], a).log(); // log(0) = -inf
   const m = noGrad(() => {
     const mx = amax(x, a.dims, { keepdim: true });
     return where(mx.isinf(), 0, mx);
@@ -133,11 +140,16 @@ export function logsumexp(x: Tensor, dim: Dims, opts?: ReduceOptions): Tensor {
 
 /** Cumulative sum along dim. Example: `x.cumsum(0)`. */
 export function cumsum(x: Tensor, dim: number): Tensor {
-  return applyOp('cumsum', [x], normDim('cumsum', dim, x.ndim));
+  return scan('cumsum', x, dim);
 }
 /** Cumulative product along dim. */
 export function cumprod(x: Tensor, dim: number): Tensor {
-  return applyOp('cumprod', [x], normDim('cumprod', dim, x.ndim));
+  return scan('cumprod', x, dim);
+}
+function scan(op: 'cumsum' | 'cumprod', x: Tensor, dim: number): Tensor {
+  const d = normDim(op, dim, x.ndim);
+  // A 0-dim tensor scans as one element.
+  return x.ndim === 0 ? reshape(applyOp(op, [reshape(x, [1])], 0), []) : applyOp(op, [x], d);
 }
 
 /** True where every element is nonzero (over dims). Example: `x.gt(0).all()`. */

@@ -51,6 +51,12 @@ const softplusRef = (x: number, beta: number, threshold: number) =>
   x * beta > threshold ? x : Math.log1p(Math.exp(x * beta)) / beta;
 const sigmoidRef = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
+const CLAMP_EXPR = '(x < p0 ? p0 : x) > p1 ? p1 : (x < p0 ? p0 : x)';
+const clampRef = (x: number, lo: number, hi: number) => {
+  const m = x < lo ? lo : x;
+  return m > hi ? hi : m;
+};
+
 // A gradient that is zero almost everywhere (floor, sign, ...): PyTorch returns zeros.
 const zeroGrad = (g: Tensor) => g.mul(0);
 
@@ -94,7 +100,8 @@ export const unaryOps = {
     dtype: 'float', grad: (g, x) => g.mul(x.neg().sigmoid()),
   },
   erf: { expr: 'erf(x)', ref: erfRef, dtype: 'float', grad: (g, x) => g.mul(x.square().neg().exp()).mul(TWO_OVER_SQRT_PI) },
-  relu: { expr: 'x > 0 ? x : 0', ref: (x) => (x > 0 ? x : 0), dtype: 'same', grad: (g, x) => g.where(x.gt(0), 0) },
+  // NOTE: written so that NaN passes through, as in PyTorch.
+  relu: { expr: 'x < 0 ? 0 : x', ref: (x) => (x < 0 ? 0 : x), dtype: 'same', grad: (g, x) => g.where(x.gt(0), 0) },
   relu6: {
     expr: 'x <= 0 ? 0 : (x >= 6 ? 6 : x)', ref: (x) => (x <= 0 ? 0 : x >= 6 ? 6 : x), dtype: 'same',
     grad: (g, x) => g.where(x.gt(0).logicalAnd(x.lt(6)), 0),
@@ -154,12 +161,13 @@ export const unaryOps = {
     grad: (g, x, _y, [beta, threshold]) => g.where(x.mul(beta).gt(threshold), g.mul(x.mul(beta).sigmoid())),
   },
   // PyTorch passes the gradient strictly inside (min, max) for hardtanh, inclusively for clamp.
+  // Both are min(max(x, lo), hi): with lo > hi the result is hi, and NaN passes through.
   hardtanh: {
-    expr: 'x < p0 ? p0 : (x > p1 ? p1 : x)', ref: (x, lo, hi) => (x < lo ? lo : x > hi ? hi : x), dtype: 'same',
+    expr: CLAMP_EXPR, ref: clampRef, dtype: 'same',
     grad: (g, x, _y, [lo, hi]) => g.where(x.gt(lo).logicalAnd(x.lt(hi)), 0),
   },
   clamp: {
-    expr: 'x < p0 ? p0 : (x > p1 ? p1 : x)', ref: (x, lo, hi) => (x < lo ? lo : x > hi ? hi : x), dtype: 'same',
+    expr: CLAMP_EXPR, ref: clampRef, dtype: 'same',
     grad: (g, x, _y, [lo, hi]) => g.where(x.ge(lo).logicalAnd(x.le(hi)), 0),
   },
   floor: { expr: 'floor(x)', ref: Math.floor, dtype: 'same', grad: zeroGrad },
@@ -181,11 +189,12 @@ export const unaryOps = {
 
 export type UnaryOpName = keyof typeof unaryOps;
 
-// d max(a, b): the gradient goes to the larger input, split in half on a tie (as PyTorch).
-function minMaxGrad(pick: 'gt' | 'lt', self: 'a' | 'b'): BinaryGrad {
+// d max(a, b): the gradient goes to the larger input, split in half on a tie, and to both where
+// either is NaN (PyTorch's rule: halve on ties, then zero where the input loses).
+function minMaxGrad(loses: 'gt' | 'lt', self: 'a' | 'b'): BinaryGrad {
   return (g, a, b) => {
     const [x, y] = self === 'a' ? [a, b] : [b, a];
-    return g.mul(0.5).where(x.eq(y), g.where(x[pick](y), 0));
+    return g.mul(0.5).where(x.eq(y), g).where(x[loses](y).logicalNot(), 0);
   };
 }
 const zeros2: readonly [BinaryGrad, BinaryGrad] = [(g) => g.mul(0), (g) => g.mul(0)];
@@ -196,7 +205,7 @@ export const binaryOps = {
   mul: { expr: 'x * y', ref: (x, y) => x * y, dtype: 'same', grad: [(g, _a, b) => g.mul(b), (g, a) => g.mul(a)] },
   // d(a/b) = 1/b da - a/b^2 db
   div: { expr: 'x / y', ref: (x, y) => x / y, dtype: 'float', grad: [(g, _a, b) => g.div(b), (g, a, b) => g.mul(a).div(b.square()).neg()] },
-  divFloor: { expr: 'floor(x / y)', ref: (x, y) => Math.floor(x / y), dtype: 'same', grad: zeros2 },
+  divFloor: { expr: 'floordiv(x, y)', ref: scalarMath.floordiv, dtype: 'same', grad: zeros2 },
   divTrunc: { expr: 'trunc(x / y)', ref: (x, y) => Math.trunc(x / y), dtype: 'same', grad: zeros2 },
   // remainder(a, b) = a - floor(a/b) b
   remainder: {
@@ -218,8 +227,8 @@ export const binaryOps = {
     grad: [(g, a, b) => g.mul(b).div(a.square().add(b.square())), (g, a, b) => g.mul(a).neg().div(a.square().add(b.square()))],
   },
   // NOTE: NaN in either input propagates, as in PyTorch's minimum/maximum.
-  maximum: { expr: 'x != x ? x : (y != y ? y : (x > y ? x : y))', ref: (x, y) => (x !== x || y !== y ? NaN : Math.max(x, y)), dtype: 'same', grad: [minMaxGrad('gt', 'a'), minMaxGrad('gt', 'b')] },
-  minimum: { expr: 'x != x ? x : (y != y ? y : (x < y ? x : y))', ref: (x, y) => (x !== x || y !== y ? NaN : Math.min(x, y)), dtype: 'same', grad: [minMaxGrad('lt', 'a'), minMaxGrad('lt', 'b')] },
+  maximum: { expr: 'x != x ? x : (y != y ? y : (x > y ? x : y))', ref: (x, y) => (x !== x || y !== y ? NaN : Math.max(x, y)), dtype: 'same', grad: [minMaxGrad('lt', 'a'), minMaxGrad('lt', 'b')] },
+  minimum: { expr: 'x != x ? x : (y != y ? y : (x < y ? x : y))', ref: (x, y) => (x !== x || y !== y ? NaN : Math.min(x, y)), dtype: 'same', grad: [minMaxGrad('gt', 'a'), minMaxGrad('gt', 'b')] },
   eq: { expr: 'x == y', ref: (x, y) => Number(x === y), dtype: 'bool' },
   ne: { expr: 'x != y', ref: (x, y) => Number(x !== y), dtype: 'bool' },
   lt: { expr: 'x < y', ref: (x, y) => Number(x < y), dtype: 'bool' },

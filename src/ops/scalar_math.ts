@@ -49,6 +49,21 @@ function pymod(a: number, b: number): number {
   return r !== 0 && r < 0 !== b < 0 ? r + b : r;
 }
 
+/**
+ * Python's a // b (PyTorch's floor division): computed from fmod so that it agrees with
+ * remainder, e.g. 1 // 0.1 is 9 although floor(1 / 0.1) is 10.
+ */
+function floordiv(a: number, b: number): number {
+  if (b === 0) return a / b;
+  const mod = a % b;
+  let div = (a - mod) / b;
+  if (mod !== 0 && b < 0 !== mod < 0) div -= 1;
+  if (div === 0) return Math.sign(a / b) * 0;
+  let f = Math.floor(div);
+  if (div - f > 0.5) f += 1;
+  return f;
+}
+
 /** C's pow: unlike JS, pow(1, y) and pow(x, 0) are 1 even for NaN, and pow(-1, +-Inf) is 1. */
 function cpow(x: number, y: number): number {
   if (x === 1 || y === 0) return 1;
@@ -62,7 +77,7 @@ export const scalarMath = {
   log1p: Math.log1p, expm1: Math.expm1, sqrt: Math.sqrt, sin: Math.sin, cos: Math.cos, tan: Math.tan,
   asin: Math.asin, acos: Math.acos, atan: Math.atan, sinh: Math.sinh, cosh: Math.cosh, tanh: Math.tanh,
   fabs: Math.abs, floor: Math.floor, ceil: Math.ceil, trunc: Math.trunc, rint, erf, pow: cpow,
-  atan2: Math.atan2, fmod: (a: number, b: number) => a % b, pymod,
+  atan2: Math.atan2, fmod: (a: number, b: number) => a % b, pymod, floordiv,
   isnan: (x: number) => x !== x, isinf: (x: number) => x === Infinity || x === -Infinity,
   isfinite: Number.isFinite,
 } as const;
@@ -70,4 +85,13 @@ export const scalarMath = {
 /** C definitions of the helpers that <math.h> does not provide. */
 export const scalarMathC = `
 static inline double pymod(double a, double b) { double r = fmod(a, b); return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
+static inline double floordiv(double a, double b) {
+  if (b == 0) return a / b;
+  double mod = fmod(a, b), div = (a - mod) / b;
+  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;
+  if (div == 0) return copysign(0.0, a / b);
+  double f = floor(div);
+  if (div - f > 0.5) f += 1;
+  return f;
+}
 `;
