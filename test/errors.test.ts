@@ -257,6 +257,12 @@ describe('autograd errors', () => {
     expectError(() => fm.ones([1]).mul(2).retainGrad(), fm.AutogradError, 'retainGrad', /requiresGrad=false/);
   });
 
+  test('bool subtraction and negation are refused, as in PyTorch', () => {
+    const b = fm.tensor([true, false]);
+    expectError(() => b.sub(b), fm.DTypeError, 'sub', /two bool tensors is not supported.*logicalXor/);
+    expectError(() => b.neg(), fm.DTypeError, 'neg', /bool tensor is not supported.*logicalNot/);
+  });
+
   test('gradcheck wants float64', () => {
     expectError(() => fm.gradcheck((x) => x!.sum(), [fm.ones([2], { requiresGrad: true })]), fm.AutogradError, 'gradcheck', /should be float64.*got float32/);
   });

@@ -2,7 +2,7 @@
 // operands (PyTorch's type promotion for plain numbers), and activation functions.
 import { Tensor } from '../tensor/tensor.js';
 import { resultType, type DType } from '../dtype.js';
-import { ValueError } from '../errors.js';
+import { DTypeError, ValueError } from '../errors.js';
 import { applyOp } from '../ops/dispatch.js';
 import type { UnaryOpName, BinaryOpName } from '../ops/elementwise.js';
 import { scalarTensor } from './creation.js';
@@ -41,6 +41,8 @@ export function add(a: TensorLike, b: TensorLike, opts?: { alpha?: number }): Te
 }
 /** a - alpha * b. Example: `fm.sub(x, y)`. */
 export function sub(a: TensorLike, b: TensorLike, opts?: { alpha?: number }): Tensor {
+  const isBool = (v: TensorLike) => typeof v === 'boolean' || (v instanceof Tensor && v.dtype === 'bool');
+  if (isBool(a) && isBool(b)) throw new DTypeError('sub', 'subtraction of two bool tensors is not supported (as in PyTorch); use logicalXor');
   return binary('sub', a, opts?.alpha === undefined || opts.alpha === 1 ? b : mul(b, opts.alpha));
 }
 /** a * b. Example: `fm.mul(x, 2)`. */
@@ -88,7 +90,11 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 
 // --- unary math -------------------------------------------------------------------------
 
-/** -x. */ export const neg = (x: Tensor): Tensor => unary('neg', x);
+/** -x. */
+export function neg(x: Tensor): Tensor {
+  if (x.dtype === 'bool') throw new DTypeError('neg', 'negation of a bool tensor is not supported (as in PyTorch); use logicalNot');
+  return unary('neg', x);
+}
 /** |x|. */ export const abs = (x: Tensor): Tensor => unary('abs', x);
 /** -1, 0 or 1 by sign. */ export const sign = (x: Tensor): Tensor => unary('sign', x);
 /** x * x. */ export const square = (x: Tensor): Tensor => unary('square', x);
