@@ -68,18 +68,13 @@ export function runBackward(roots: readonly Edge[], grads: readonly Tensor[], op
   // changing one .grad in place never changes another tensor. Broadcast views are copied too.
   const handedOut = new Set<Storage>(grads.map((g) => g.storage));
 
-  const ready: Node[] = [];
+  const ready = new NodeHeap();
   for (const [node, d] of deps) if (d === 0) ready.push(node);
   const prevMode = isGradEnabled();
   setGradEnabled(opts.createGraph);
   try {
-    while (ready.length > 0) {
-      // Latest-created first, as PyTorch does, so long chains free memory early.
-      let best = 0;
-      for (let i = 1; i < ready.length; i++) if (ready[i]!.seq > ready[best]!.seq) best = i;
-      const node = ready[best]!;
-      ready[best] = ready[ready.length - 1]!;
-      ready.pop();
+    while (ready.size > 0) {
+      const node = ready.pop();
       const buf = buffers.get(node);
       buffers.delete(node);
       const outGrads = runNode(node, buf ?? null, opts, captured, results, handedOut, needed);
@@ -97,6 +92,43 @@ export function runBackward(roots: readonly Edge[], grads: readonly Tensor[], op
     setGradEnabled(prevMode);
   }
   return results;
+}
+
+/** Ready nodes, latest-created first (as PyTorch runs them), so long chains free memory early. */
+class NodeHeap {
+  private items: Node[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  push(n: Node): void {
+    const a = this.items;
+    a.push(n);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.seq >= a[i]!.seq) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+  pop(): Node {
+    const a = this.items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.seq > a[m]!.seq) m = l;
+        if (r < a.length && a[r]!.seq > a[m]!.seq) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
 }
 
 function neededNodes(deps: Map<Node, number>, captured: Map<Node, Map<number, number>>): Set<Node> {

@@ -16,9 +16,14 @@ const noParams: readonly number[] = [];
 
 /** Tensors for a list of operands: scalars become 0-dim tensors of the promoted dtype. */
 export function asTensors(op: string, operands: readonly TensorLike[], dtype?: DType): Tensor[] {
-  const model = operands.find((o): o is Tensor => o instanceof Tensor);
+  let model: Tensor | undefined;
+  let all = true;
+  for (const o of operands) {
+    if (o instanceof Tensor) model ??= o;
+    else all = false;
+  }
   if (!model) throw new ValueError(op, 'expected at least one tensor operand');
-  if (operands.every((o) => o instanceof Tensor)) return operands as Tensor[];
+  if (all) return operands as Tensor[];
   const dt = dtype ?? resultType(operands.map((o) => (o instanceof Tensor ? o : o)));
   return operands.map((o) => (o instanceof Tensor ? o : scalarTensor(o, dt, model.device)));
 }

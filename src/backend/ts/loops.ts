@@ -67,7 +67,12 @@ export function compileLoop(k: number, body: string): Loop {
       const ${list((i) => `t${i} = S[${i}][nd - 1]`)};
       let ${list((i) => `b${i} = O[${i}]`)};
       if (nd === 1) {
-        for (let j = 0, ${list((i) => `i${i} = b${i}`)}; j < n; j++, ${list((i) => `i${i} += t${i}`)}) { ${body} }
+        if (${list((i) => `t${i} === 1`, ' && ')}) {
+          // Contiguous: one induction variable, which V8 compiles to a tight loop.
+          for (let j = 0; j < n; j++) { const ${list((i) => `i${i} = b${i} + j`)}; ${body} }
+        } else {
+          for (let j = 0, ${list((i) => `i${i} = b${i}`)}; j < n; j++, ${list((i) => `i${i} += t${i}`)}) { ${body} }
+        }
         return;
       }
       const ${list((i) => `s${i} = S[${i}]`)};

@@ -7,7 +7,7 @@ import { DTypeError } from '../../errors.js';
 import { broadcastShapes, broadcastStrides, sameShape } from '../../tensor/shape.js';
 import { unaryOps, binaryOps, type UnaryOpName, type BinaryOpName, type BinaryGrad } from '../elementwise.js';
 import { backendOf, broadcastView, emptyTensor } from '../dispatch.js';
-import type { OpDef } from '../op_def.js';
+import { noGradCtx, type OpDef } from '../op_def.js';
 
 /** A copy of `t` as `dtype`, outside autograd (forwards use it to bring inputs to the compute dtype). */
 export function castRaw(t: Tensor, dtype: DType): Tensor {
@@ -40,6 +40,11 @@ function unaryDef(name: UnaryOpName): OpDef<readonly number[]> {
   };
 }
 
+/** Whether a needed gradient reads the inputs (declares them as parameters). */
+function usesInputs(needs: readonly boolean[], grad: readonly [BinaryGrad, BinaryGrad]): boolean {
+  return (needs[0]! && grad[0].length >= 2) || (needs[1]! && grad[1].length >= 2);
+}
+
 function binaryDef(name: BinaryOpName): OpDef<null> {
   const def: (typeof binaryOps)[BinaryOpName] = binaryOps[name];
   const grad = 'grad' in def ? (def.grad as readonly [BinaryGrad, BinaryGrad]) : undefined;
@@ -55,15 +60,15 @@ function binaryDef(name: BinaryOpName): OpDef<null> {
       const av = sameShape(ac.shape, shape) ? ac.view_() : broadcastView(ac, shape, broadcastStrides(ac.shape, ac.strides, shape));
       const bv = sameShape(bc.shape, shape) ? bc.view_() : broadcastView(bc, shape, broadcastStrides(bc.shape, bc.strides, shape));
       backendOf(a!).binary(name, out.view_(), av, bv);
-      if (grad && ctx.needsGrad.some((n, i) => n && grad[i]!.length >= 2)) ctx.save(a!, b!);
+      if (grad && ctx !== noGradCtx && usesInputs(ctx.needsGrad, grad)) ctx.save(a!, b!);
       if (savesOut) ctx.save(out);
       return out;
     },
     backward: grad && ((ctx, g) => {
-      const usesInputs = ctx.needsGrad.some((n, i) => n && grad[i]!.length >= 2);
-      const a = usesInputs ? ctx.get(0) : (undefined as unknown as Tensor);
-      const b = usesInputs ? ctx.get(1) : (undefined as unknown as Tensor);
-      const out = savesOut ? ctx.get(usesInputs ? 2 : 0) : (undefined as unknown as Tensor);
+      const inputs = usesInputs(ctx.needsGrad, grad);
+      const a = inputs ? ctx.get(0) : (undefined as unknown as Tensor);
+      const b = inputs ? ctx.get(1) : (undefined as unknown as Tensor);
+      const out = savesOut ? ctx.get(inputs ? 2 : 0) : (undefined as unknown as Tensor);
       return ctx.needsGrad.map((n, i) => (n ? grad[i]!(g, a, b, out) : null));
     }),
   };

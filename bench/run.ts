@@ -1,0 +1,147 @@
+// The benchmark driver (`npm run bench`): times per-op overhead and a few representative ops on
+// the cpu device, runs the same workloads in PyTorch (bench/torch_peer.py), prints both with the
+// speed ratio, and writes bench/results/<date>-<host>.json and bench/results/latest.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { N4M, workloads, type Timing, type Workload } from './workloads.js';
+import { CpuMeter, Peer, repoRoot } from './peer.js';
+
+// --- timing --------------------------------------------------------------------------------
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function time(w: Workload): Timing {
+  const run = w.setup();
+  for (let i = 0; i < w.warmup; i++) run(w.batch);
+  const samples: number[] = [];
+  for (let i = 0; i < w.batches; i++) {
+    const t0 = process.hrtime.bigint();
+    run(w.batch);
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e9 / w.batch);
+  }
+  return { secondsPerOp: median(samples), samples };
+}
+
+/** The figure in the workload's unit. */
+function figure(w: Workload, secondsPerOp: number): number {
+  switch (w.unit) {
+    case 'us/op': return secondsPerOp * 1e6;
+    case 'ms/op': return secondsPerOp * 1e3;
+    case 'GB/s':
+    case 'GFLOP/s': return w.work! / secondsPerOp / 1e9;
+  }
+}
+
+// --- output --------------------------------------------------------------------------------
+
+function fmt(v: number | null): string {
+  if (v === null) return '';
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  if (v >= 1) return v.toFixed(2);
+  return v.toPrecision(3);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const line = (r: string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ');
+  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n');
+}
+
+function localDate(d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  const selected = only ? workloads.filter((w) => only.includes(w.key)) : workloads;
+  const cores = os.cpus().length;
+  const root = repoRoot();
+  const started = new Date();
+  // A partial run (for profiling) times Fiamma only and writes nothing.
+  const peer = only ? 'skipped by --only' : await Peer.start(root, cores);
+  const peerOk = typeof peer !== 'string';
+  if (!peerOk) console.log(`PyTorch: not available (${peer})`);
+
+  // The peer's own threads (idle or spinning down) count as the bench's, not as other load.
+  const pids = peerOk && peer.pid !== undefined ? [peer.pid] : [];
+  const meters = { fiamma: new CpuMeter(pids), pytorch: new CpuMeter(pids) };
+  const rows: string[][] = [['workload', 'unit', 'Fiamma', 'PyTorch', 'speed ratio']];
+  const results: Record<string, unknown> = {};
+  const ours = new Map<string, number>();
+  const theirs = new Map<string, number>();
+  try {
+    for (const w of selected) {
+      const mine = await meters.fiamma.measure(() => time(w));
+      const their = peerOk ? await meters.pytorch.measure(() => peer.time(w)) : null;
+      const theirSec = their === null ? null : median(their);
+      ours.set(w.key, mine.secondsPerOp);
+      if (theirSec !== null) theirs.set(w.key, theirSec);
+      // Fiamma speed / PyTorch speed: the same for times and rates, since both count the same work.
+      const ratio = theirSec === null ? null : theirSec / mine.secondsPerOp;
+      const fv = figure(w, mine.secondsPerOp);
+      const pv = theirSec === null ? null : figure(w, theirSec);
+      process.stderr.write(`${w.key}: Fiamma ${fmt(fv)}, PyTorch ${fmt(pv)} ${w.unit}\n`);
+      rows.push([w.label, w.unit, fmt(fv), fmt(pv), ratio === null ? '' : `${fmt(ratio)}x`]);
+      results[w.key] = {
+        label: w.label, unit: w.unit, ...(w.reference ? { reference: true } : {}),
+        size: w.size, batch: w.batch, batches: w.batches, warmup: w.warmup,
+        fiamma: { value: fv, secondsPerOp: mine.secondsPerOp, samplesSecondsPerOp: mine.samples },
+        pytorch: theirSec === null ? null : { value: pv, secondsPerOp: theirSec, samplesSecondsPerOp: their },
+        speedRatio: ratio,
+      };
+    }
+  } finally {
+    if (peerOk) peer.close();
+  }
+  if (only) return;
+  const contention = { fiamma: meters.fiamma.othersShare(), pytorch: peerOk ? meters.pytorch.othersShare() : null };
+
+  // How close add gets to what the memory system does for a plain copy on this machine.
+  const addRate = (t: number | null): number | null => (t === null ? null : (3 * 4 * N4M) / t / 1e9);
+  const copyJs = (2 * 4 * N4M) / ours.get('copy_4m')! / 1e9;
+  const torchAdd = addRate(theirs.get('add_4m') ?? null);
+  const derived = {
+    jsCopyGBs: copyJs,
+    addFractionOfJsCopyBandwidth: { fiamma: addRate(ours.get('add_4m')!)! / copyJs, pytorch: torchAdd === null ? null : torchAdd / copyJs },
+  };
+
+  const machine = {
+    hostname: os.hostname(), cpu: os.cpus()[0]?.model ?? 'unknown', cores, platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version, pytorch: peerOk ? peer.torch : null, pytorchThreads: peerOk ? peer.threads : null,
+    otherProcessesCpuShare: contention,
+  };
+  const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+  console.log(`\nFiamma ${version} (cpu, TypeScript kernels) vs PyTorch ${machine.pytorch ?? 'n/a'} on ${machine.cpu}, ${cores} cores, Node ${machine.node}`);
+  const pct = (v: number | null): string => (v === null ? 'n/a' : `${(100 * v).toFixed(0)}%`);
+  const busy = Math.max(contention.fiamma ?? 0, contention.pytorch ?? 0) > 0.1;
+  console.log(`other processes took ${pct(contention.fiamma)} of the machine's CPU time during the Fiamma runs, ${pct(contention.pytorch)} during PyTorch's` +
+    (busy ? ' (WARNING: above 10%, the figures are skewed; rerun on a quiet machine)' : ''));
+  console.log('speed ratio = Fiamma speed / PyTorch speed (>1 means Fiamma is faster); figures are medians of timed batches\n');
+  console.log(table(rows));
+  console.log(`\nadd 4M reaches ${(100 * derived.addFractionOfJsCopyBandwidth.fiamma).toFixed(0)}% of this machine's JS copy bandwidth (${fmt(copyJs)} GB/s)` +
+    (derived.addFractionOfJsCopyBandwidth.pytorch === null ? '' : `; PyTorch's add reaches ${(100 * derived.addFractionOfJsCopyBandwidth.pytorch).toFixed(0)}%`));
+
+  const out = {
+    date: localDate(started), startedAt: started.toISOString(), fiamma: version, machine,
+    convention: 'speedRatio = Fiamma speed / PyTorch speed = PyTorch seconds per op / Fiamma seconds per op; > 1 means Fiamma is faster',
+    peerStatus: peerOk ? 'ok' : `not available: ${peer}`,
+    workloads: results, derived,
+  };
+  const dir = path.join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const text = `${JSON.stringify(out, null, 2)}\n`;
+  const file = path.join(dir, `${out.date}-${machine.hostname}.json`);
+  writeFileSync(file, text);
+  writeFileSync(path.join(dir, 'latest.json'), text);
+  console.log(`\nwrote ${path.relative(process.cwd(), file)} and bench/results/latest.json`);
+}
+
+await main();

@@ -1,0 +1,167 @@
+// The benchmark's workloads: each builds its inputs, checks Fiamma's result once against plain
+// JS, and returns the timed loop; the same keys name the PyTorch side in torch_peer.py.
+import * as fm from '../src/index.js';
+
+/** A figure reads as a time per op (lower is better) or as a rate (higher is better). */
+export type Unit = 'us/op' | 'ms/op' | 'GB/s' | 'GFLOP/s';
+
+/** One workload, run with the same batch sizes on both sides. */
+export interface Workload {
+  /** The key shared with torch_peer.py. */
+  key: string;
+  label: string;
+  unit: Unit;
+  /** Bytes or flops per op that a rate counts (rates only). */
+  work?: number;
+  /** Sizes handed to the peer: n for 1-D workloads, [m, k] for 2-D. */
+  size: number[];
+  /** Ops per timed batch. */
+  batch: number;
+  /** Timed batches; the figure is their median. */
+  batches: number;
+  /** Untimed batches first (JIT, allocator, caches). */
+  warmup: number;
+  /** A machine reference rather than a Fiamma op (the Fiamma column is plain JS). */
+  reference?: true;
+  /** Builds the inputs, checks the op's result once, and returns a function running `reps` ops. */
+  setup: () => (reps: number) => void;
+}
+
+/** The per-batch timings of one side: seconds per op of each timed batch. */
+export interface Timing {
+  secondsPerOp: number;
+  samples: number[];
+}
+
+export const N4M = 1 << 22;
+const N1M = 1 << 20;
+
+// --- checks: each Fiamma op is verified once against plain JS before it is timed ---------------
+
+function expectClose(what: string, got: number, want: number, rtol = 1e-5, atol = 1e-6): void {
+  if (!(Math.abs(got - want) <= atol + rtol * Math.abs(want))) throw new Error(`bench check failed: ${what}: got ${got}, expected ${want}`);
+}
+
+/** Indices spread across a tensor of n elements, for spot checks. */
+function probes(n: number): number[] {
+  return [0, 1, n >> 1, n - 1, Math.floor(n / 3), Math.floor((2 * n) / 3)];
+}
+
+function f32(t: fm.Tensor): Float32Array {
+  return t.data() as Float32Array;
+}
+
+// --- workloads -----------------------------------------------------------------------------
+
+export const workloads: Workload[] = [
+  {
+    key: 'tiny_add', label: 'tiny op: a.add(b), 1 element', unit: 'us/op', size: [1], batch: 20000, batches: 15, warmup: 5,
+    setup() {
+      const a = fm.tensor([1.5]);
+      const b = fm.tensor([2.25]);
+      expectClose('tiny add', a.add(b).item(), 3.75);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) a.add(b);
+      };
+    },
+  },
+  {
+    key: 'tiny_mul_backward', label: 'tiny fwd+bwd: a.mul(b).backward(), 1 element', unit: 'us/op', size: [1], batch: 20000, batches: 15, warmup: 5,
+    setup() {
+      const a = fm.tensor([1.5], { requiresGrad: true });
+      const b = fm.tensor([2.25], { requiresGrad: true });
+      const step = (): void => {
+        a.grad = null;
+        b.grad = null;
+        const c = a.mul(b);
+        c.backward();
+      };
+      step();
+      expectClose('tiny backward da', a.grad!.item(), 2.25);
+      expectClose('tiny backward db', b.grad!.item(), 1.5);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) step();
+      };
+    },
+  },
+  {
+    key: 'add_4m', label: 'add 4M f32 (3 x 4 B/elem)', unit: 'GB/s', work: 3 * 4 * N4M, size: [N4M], batch: 5, batches: 9, warmup: 1,
+    setup() {
+      const a = fm.rand([N4M]);
+      const b = fm.rand([N4M]);
+      const [x, y, z] = [f32(a), f32(b), f32(a.add(b))];
+      for (const i of probes(N4M)) expectClose(`add[${i}]`, z[i]!, Math.fround(x[i]! + y[i]!));
+      return (reps) => {
+        for (let i = 0; i < reps; i++) a.add(b);
+      };
+    },
+  },
+  {
+    key: 'copy_4m', label: 'ref: memory copy 4M f32 (2 x 4 B/elem); JS TypedArray.set | torch copy_', unit: 'GB/s', work: 2 * 4 * N4M,
+    size: [N4M], batch: 20, batches: 9, warmup: 2, reference: true,
+    setup() {
+      const src = new Float32Array(N4M).map((_, i) => i);
+      const dst = new Float32Array(N4M);
+      dst.set(src);
+      for (const i of probes(N4M)) expectClose(`copy[${i}]`, dst[i]!, src[i]!);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) dst.set(src);
+      };
+    },
+  },
+  {
+    key: 'matmul_256', label: 'matmul 256x256 f32 (2n^3 flop)', unit: 'GFLOP/s', work: 2 * 256 ** 3, size: [256, 256], batch: 2, batches: 9, warmup: 1,
+    setup() {
+      const a = fm.randn([256, 256]);
+      const b = fm.randn([256, 256]);
+      const [x, y, z] = [f32(a), f32(b), f32(a.matmul(b))];
+      for (const [i, j] of [[0, 0], [17, 200], [255, 255], [128, 3]] as const) {
+        let s = 0;
+        for (let k = 0; k < 256; k++) s += x[i * 256 + k]! * y[k * 256 + j]!;
+        expectClose(`matmul[${i},${j}]`, z[i * 256 + j]!, s, 1e-4, 1e-4);
+      }
+      return (reps) => {
+        for (let i = 0; i < reps; i++) a.matmul(b);
+      };
+    },
+  },
+  {
+    key: 'sum_4m', label: 'sum of 4M f32', unit: 'ms/op', size: [N4M], batch: 5, batches: 9, warmup: 1,
+    setup() {
+      const a = fm.rand([N4M]);
+      const want = f32(a).reduce((s, v) => s + v, 0);
+      expectClose('sum', a.sum().item(), want, 1e-4);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) a.sum();
+      };
+    },
+  },
+  {
+    key: 'exp_1m', label: 'exp of 1M f32', unit: 'ms/op', size: [N1M], batch: 5, batches: 9, warmup: 1,
+    setup() {
+      const a = fm.randn([N1M]);
+      const [x, z] = [f32(a), f32(a.exp())];
+      for (const i of probes(N1M)) expectClose(`exp[${i}]`, z[i]!, Math.exp(x[i]!), 1e-5);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) a.exp();
+      };
+    },
+  },
+  {
+    key: 'softmax_1024', label: 'softmax [1024, 1024], last dim', unit: 'ms/op', size: [1024, 1024], batch: 3, batches: 9, warmup: 1,
+    setup() {
+      const a = fm.randn([1024, 1024]);
+      const [x, z] = [f32(a), f32(a.softmax(-1))];
+      for (const r of [0, 511, 1023]) {
+        const row = Array.from(x.subarray(r * 1024, (r + 1) * 1024));
+        const m = Math.max(...row);
+        const den = row.reduce((s, v) => s + Math.exp(v - m), 0);
+        for (const c of [0, 100, 1023]) expectClose(`softmax[${r},${c}]`, z[r * 1024 + c]!, Math.exp(row[c]! - m) / den, 1e-4, 1e-7);
+      }
+      return (reps) => {
+        for (let i = 0; i < reps; i++) a.softmax(-1);
+      };
+    },
+  },
+];
+
