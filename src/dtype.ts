@@ -28,18 +28,23 @@ const info: Record<DType, DTypeInfo> = {
 /** All dtypes, in promotion order. */
 export const dtypes: readonly DType[] = ['bool', 'uint8', 'int32', 'int64', 'float32', 'float64'];
 
+/** True for the names of Fiamma's dtypes. */
 export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && x in info;
 }
+/** True for float32 and float64. Example: `fm.isFloating(x.dtype)`. */
 export function isFloating(d: DType): boolean {
   return info[d].category === 2;
 }
+/** True for the integer dtypes (and bool when asked). */
 export function isIntegral(d: DType, includeBool = false): boolean {
   return info[d].category === 1 || (includeBool && d === 'bool');
 }
+/** Bytes one element takes in storage. */
 export function bytesPerElement(d: DType): number {
   return info[d].array.BYTES_PER_ELEMENT;
 }
+/** A zeroed typed array holding n elements of dtype d. */
 export function typedArrayFor(d: DType, n: number): TypedArray {
   return new info[d].array(n);
 }

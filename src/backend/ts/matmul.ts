@@ -1,7 +1,16 @@
-// Batched matrix product of the ts backend: i-k-j loops into a float64 row accumulator.
+// Batched matrix product of the ts backend: i-k-j loops into a float64 row accumulator, so each
+// row of B is read contiguously (when it is contiguous) and float32 sums round once.
 import type { View } from '../interface.js';
 import type { TsStorage } from './storage.js';
 import { forEachOffset } from './loops.js';
+
+type Numeric = Float32Array | Float64Array | Int32Array | Uint8Array;
+
+/** Numbers of an operand: int64 is converted once per call (exact up to 2^53). */
+function numbers(v: View<TsStorage>): Numeric | Float64Array {
+  const d = v.storage.data;
+  return d instanceof BigInt64Array ? Float64Array.from(d, Number) : d;
+}
 
 export function matmul(out: View<TsStorage>, a: View<TsStorage>, b: View<TsStorage>): void {
   const nd = out.shape.length;
@@ -11,29 +20,25 @@ export function matmul(out: View<TsStorage>, a: View<TsStorage>, b: View<TsStora
   const [as0, as1] = [a.strides[nd - 2]!, a.strides[nd - 1]!];
   const [bs0, bs1] = [b.strides[nd - 2]!, b.strides[nd - 1]!];
   const [os0, os1] = [out.strides[nd - 2]!, out.strides[nd - 1]!];
-  const A = a.storage.data;
-  const B = b.storage.data;
+  const A = numbers(a);
+  const B = numbers(b);
   const O = out.storage.data;
-  const bigA = a.dtype === 'int64';
-  const bigB = b.dtype === 'int64';
-  const bigO = out.dtype === 'int64';
-  const num = (arr: typeof A, i: number, big: boolean) => (big ? Number(arr[i]) : (arr[i] as number));
   const acc = new Float64Array(n);
   const batch = out.shape.slice(0, nd - 2);
   const bstr = (v: View<TsStorage>) => v.strides.slice(0, nd - 2);
   forEachOffset(batch, [a.offset, b.offset, out.offset], [bstr(a), bstr(b), bstr(out)], ([ao, bo, oo]) => {
     for (let i = 0; i < m; i++) {
       acc.fill(0);
+      const arow = ao! + i * as0;
       for (let p = 0; p < k; p++) {
-        const aip = num(A, ao! + i * as0 + p * as1, bigA);
+        const aip = A[arow + p * as1]!;
         const brow = bo! + p * bs0;
-        for (let j = 0; j < n; j++) acc[j] += aip * num(B, brow + j * bs1, bigB);
+        if (bs1 === 1) for (let j = 0; j < n; j++) acc[j] += aip * B[brow + j]!;
+        else for (let j = 0; j < n; j++) acc[j] += aip * B[brow + j * bs1]!;
       }
       const orow = oo! + i * os0;
-      for (let j = 0; j < n; j++) {
-        if (bigO) (O as BigInt64Array)[orow + j * os1] = BigInt(Math.trunc(acc[j]!));
-        else (O as Float64Array)[orow + j * os1] = acc[j]!;
-      }
+      if (O instanceof BigInt64Array) for (let j = 0; j < n; j++) O[orow + j * os1] = BigInt(Math.trunc(acc[j]!));
+      else for (let j = 0; j < n; j++) O[orow + j * os1] = acc[j]!;
     }
   });
 }
