@@ -1,14 +1,49 @@
-// Which backend serves each device type. cpu starts on the ts kernels; native cpu and cuda
-// backends register themselves here when they load.
+// Which backend serves each device type. cpu gets the native C kernels on first use (compiled and
+// cached), or the ts kernels when FIAMMA_CPU_KERNELS=ts or no compiler works; cuda backends
+// register themselves here when they load.
+import * as os from 'node:os';
 import type { Backend } from './interface.js';
 import type { Device, DeviceType } from '../device.js';
-import { DeviceError } from '../errors.js';
+import { DeviceError, ValueError } from '../errors.js';
 import { tsBackend } from './ts/index.js';
+import { makeCpuBackend } from './cpu/index.js';
+import { loadNative } from './cpu/native.js';
 
-const backends = new Map<DeviceType, Backend>([['cpu', tsBackend as unknown as Backend]]);
+const backends = new Map<DeviceType, Backend>();
 const unavailable = new Map<DeviceType, string>([
   ['cuda', 'no CUDA backend is loaded in this build of Fiamma (it runs on cpu only)'],
 ]);
+
+/** A backend whose thread count can be set (the native cpu one). */
+interface Threaded {
+  setThreads(n: number): void;
+  getThreads(): number;
+}
+
+let cpuKernels: 'native' | 'ts' | undefined;
+let cpuThreads = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+
+/** The cpu backend, chosen once: native kernels unless disabled or unavailable (then one warning). */
+function cpuBackend(): Backend {
+  const want = process.env.FIAMMA_CPU_KERNELS ?? 'native';
+  if (want !== 'ts' && want !== 'native') {
+    throw new ValueError('FIAMMA_CPU_KERNELS', `expected 'native' or 'ts', got '${want}'`);
+  }
+  let backend: Backend = tsBackend as unknown as Backend;
+  cpuKernels = 'ts';
+  if (want === 'native') {
+    try {
+      backend = makeCpuBackend(loadNative()) as unknown as Backend;
+      cpuKernels = 'native';
+      (backend as unknown as Threaded).setThreads(cpuThreads);
+    } catch (e) {
+      const reason = (e as Error).message.split('\n').slice(0, 6).join('\n  ');
+      console.warn(`fiamma: native cpu kernels unavailable, using the TypeScript kernels: ${reason}`);
+    }
+  }
+  backends.set('cpu', backend);
+  return backend;
+}
 
 /** Makes `backend` serve every device of `type`. Example: `registerBackend('cpu', tsBackend)`. */
 export function registerBackend(type: DeviceType, backend: Backend): void {
@@ -25,10 +60,30 @@ export function markUnavailable(type: DeviceType, reason: string): void {
 export function backendFor(device: Device, op = 'device'): Backend {
   const b = backends.get(device.type);
   if (b) return b;
+  if (device.type === 'cpu') return cpuBackend();
   throw new DeviceError(op, `device '${device}' is not available: ${unavailable.get(device.type) ?? 'no backend registered'}`);
 }
 
 /** True when a backend serves `type`. */
 export function isBackendAvailable(type: DeviceType): boolean {
-  return backends.has(type);
+  return type === 'cpu' || backends.has(type);
+}
+
+/** Which kernels run cpu ops: 'native' (compiled C) or 'ts' (TypeScript). Example: `fm.cpuKernels()`. */
+export function cpuKernelsInUse(): 'native' | 'ts' {
+  if (cpuKernels === undefined) cpuBackend();
+  return cpuKernels!;
+}
+
+/** Sets how many threads cpu kernels use (default: the cores available). Example: `fm.setNumThreads(1)`. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new ValueError('setNumThreads', `expected a positive integer, got ${n}`);
+  cpuThreads = n;
+  const b = backends.get('cpu') as unknown as Partial<Threaded> | undefined;
+  b?.setThreads?.(n);
+}
+
+/** The number of threads cpu kernels use. Example: `fm.getNumThreads()`. */
+export function getNumThreads(): number {
+  return cpuThreads;
 }

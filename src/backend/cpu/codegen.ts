@@ -1,0 +1,276 @@
+// C source of the cpu backend's generated kernels: every elementwise op of the expression table
+// (../../ops/elementwise.ts) for every dtype it takes, casts, fills, where, reductions, scans and
+// gather/scatter. Loops are strided; contiguous ones are flat, vectorisable and split among
+// OpenMP threads when large enough to pay for it.
+import type { DType } from '../../dtype.js';
+import { unaryOps, binaryOps } from '../../ops/elementwise.js';
+import { scalarMathC } from '../../ops/scalar_math.js';
+import type { ReduceOpName, ScanOpName } from '../interface.js';
+
+/** The C element type of each dtype. */
+export const ctype: Record<DType, string> = {
+  float32: 'float', float64: 'double', int32: 'int32_t', int64: 'int64_t', uint8: 'uint8_t', bool: 'uint8_t',
+};
+/** Short dtype tags used in kernel names (`fm_u_exp_f32`). */
+export const tag: Record<DType, string> = { float32: 'f32', float64: 'f64', int32: 'i32', int64: 'i64', uint8: 'u8', bool: 'b8' };
+const allTypes: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
+const floatTypes: DType[] = ['float32', 'float64'];
+
+/** Expression value (a double) to a `d` element, with the ts backend's conversions (JS typed-array stores). */
+function store(d: DType, v: string): string {
+  switch (d) {
+    case 'float32': return `(float)(${v})`;
+    case 'float64': return `(double)(${v})`;
+    case 'int32': return `fm_i32(${v})`;
+    case 'int64': return `fm_i64(${v})`;
+    case 'uint8': return `fm_u8(${v})`;
+    case 'bool': return `(uint8_t)((${v}) != 0)`;
+  }
+}
+
+const prelude = `
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+${scalarMathC}
+int fm_threads = 1;
+void fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }
+/* Work below this many elements stays on one thread: waking threads costs microseconds. */
+#define FM_PAR_MIN 65536
+/* Runs CALL over [lo, hi) slices of [0, total): split among the threads when the work is large.
+   NOTE: a parallel region costs about a microsecond even when its if() clause is false, so the
+   small case is a plain branch. */
+#define FM_PARALLEL(total, work, CALL) \\
+  if ((work) >= FM_PAR_MIN && fm_threads > 1 && (total) > 1) { \\
+    _Pragma("omp parallel num_threads(fm_threads)") { \\
+      const int64_t nt_ = omp_get_num_threads(), t_ = omp_get_thread_num(); \\
+      const int64_t lo = (total) * t_ / nt_, hi = (total) * (t_ + 1) / nt_; CALL; } \\
+  } else { const int64_t lo = 0, hi = (total); CALL; }
+/* JS typed-array stores: Int32Array and Uint8Array wrap modulo 2^32 / 2^8, NaN and Inf give 0. */
+static inline int32_t fm_i32(double v) {
+  if (v > -2147483649.0 && v < 2147483648.0) return (int32_t)v;
+  if (!isfinite(v)) return 0;
+  double t = fmod(trunc(v), 4294967296.0);
+  if (t < 0) t += 4294967296.0;
+  return (int32_t)(uint32_t)t;
+}
+static inline uint8_t fm_u8(double v) {
+  if (v > -1.0 && v < 256.0) return (uint8_t)v;
+  if (!isfinite(v)) return 0;
+  double t = fmod(trunc(v), 256.0);
+  if (t < 0) t += 256.0;
+  return (uint8_t)t;
+}
+static inline int64_t fm_i64(double v) {
+  return (isfinite(v) && fabs(v) < 9223372036854775808.0) ? (int64_t)v : INT64_MIN;
+}
+`;
+
+/**
+ * A strided loop over k operands. meta = [nd, shape[nd], strides of operand 0[nd], ...]; pointers
+ * already moved to their offsets. \`body\` reads/writes P0[i0], P1[i1], ...
+ */
+function loop(k: number, body: string): string {
+  const ks = [...Array(k).keys()];
+  const strides = ks.map((i) => `const int32_t* s${i} = meta + 1 + ${i + 1} * nd;`).join(' ');
+  return `
+  const int nd = meta[0];
+  const int32_t* sh = meta + 1;
+  ${strides}
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++) n *= sh[d];
+  if (n == 0) return;
+  if (nd == 0 || (nd == 1 && ${ks.map((i) => `s${i}[0] == 1`).join(' && ')})) {
+    /* NOTE: a parallel region costs about a microsecond even when its if() is false: branch instead. */
+    if (n >= FM_PAR_MIN && fm_threads > 1) {
+      #pragma omp parallel for simd num_threads(fm_threads) schedule(static)
+      for (int64_t j = 0; j < n; j++) { ${ks.map((i) => `const int64_t i${i} = j;`).join(' ')} ${body} }
+    } else {
+      #pragma omp simd
+      for (int64_t j = 0; j < n; j++) { ${ks.map((i) => `const int64_t i${i} = j;`).join(' ')} ${body} }
+    }
+    return;
+  }
+  const int64_t inner = sh[nd - 1], outer = n / inner;
+  ${ks.map((i) => `const int64_t t${i} = s${i}[nd - 1];`).join(' ')}
+  #define FM_ROWS for (int64_t r = lo; r < hi; r++) { \\
+    int64_t rem = r${ks.map((i) => `, b${i} = 0`).join('')}; \\
+    for (int d = nd - 2; d >= 0; d--) { const int64_t q = rem % sh[d]; rem /= sh[d]; ${ks.map((i) => `b${i} += q * s${i}[d];`).join(' ')} } \\
+    for (int64_t j = 0; j < inner; j++) { ${ks.map((i) => `const int64_t i${i} = b${i} + j * t${i};`).join(' ')} ${body} } }
+  FM_PARALLEL(outer, n, FM_ROWS)
+  #undef FM_ROWS`;
+}
+
+function params(k: number, types: readonly DType[]): string {
+  return types.map((d, i) => `${i === 0 ? '' : 'const '}${ctype[d]}* restrict P${i}`).slice(0, k).join(', ');
+}
+
+function kernel(name: string, types: readonly DType[], body: string, extra = ''): string {
+  return `void ${name}(const int32_t* meta, ${params(types.length, types)}${extra}) {${loop(types.length, body)}\n}\n`;
+}
+
+const load = (i: number) => `(double)P${i}[i${i}]`;
+
+function unaryKernels(): string[] {
+  const out: string[] = [];
+  for (const [op, def] of Object.entries(unaryOps)) {
+    for (const d of def.dtype === 'float' ? floatTypes : allTypes) {
+      const o = def.dtype === 'bool' ? 'bool' : d;
+      const body = `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
+      out.push(kernel(`fm_u_${op}_${tag[d]}`, [o, d], body, ', const double* restrict p')
+        .replace('{\n  const int nd', '{\n  const double p0 = p[0], p1 = p[1], p2 = p[2]; (void)p0; (void)p1; (void)p2;\n  const int nd'));
+    }
+  }
+  return out;
+}
+
+function binaryKernels(): string[] {
+  const out: string[] = [];
+  for (const [op, def] of Object.entries(binaryOps)) {
+    for (const d of def.dtype === 'float' ? floatTypes : allTypes) {
+      const o = def.dtype === 'bool' ? 'bool' : d;
+      out.push(kernel(`fm_b_${op}_${tag[d]}`, [o, d, d], `const double x = ${load(1)}, y = ${load(2)}; P0[i0] = ${store(o, def.expr)};`));
+    }
+  }
+  return out;
+}
+
+function copyKernels(): string[] {
+  const out: string[] = [];
+  for (const o of allTypes) {
+    for (const i of allTypes) {
+      // Same type: a plain element copy (int64 keeps all its bits).
+      const body = o === i || (o === 'bool' && i === 'bool') ? 'P0[i0] = P1[i1];' : `P0[i0] = ${store(o, load(1))};`;
+      out.push(kernel(`fm_copy_${tag[o]}_${tag[i]}`, [o, i], body));
+    }
+    out.push(kernel(`fm_fill_${tag[o]}`, [o], `P0[i0] = ${store(o, 'v')};`, ', double v'));
+    out.push(kernel(`fm_where_${tag[o]}`, [o, 'bool', o, o], 'P0[i0] = P1[i1] ? P2[i2] : P3[i3];'));
+  }
+  return out;
+}
+
+// Reductions: accumulator init, the update for value v at reduced position r, and the result.
+const reducers: Record<ReduceOpName, { init: string; step: string; result: string }> = {
+  sum: { init: 'double acc = 0;', step: 'acc += v;', result: 'acc' },
+  prod: { init: 'double acc = 1;', step: 'acc *= v;', result: 'acc' },
+  max: { init: 'double acc = -INFINITY;', step: 'if (v > acc || v != v) acc = v;', result: 'acc' },
+  min: { init: 'double acc = INFINITY;', step: 'if (v < acc || v != v) acc = v;', result: 'acc' },
+  argmax: { init: 'double acc = -INFINITY; int64_t arg = 0;', step: 'if ((v > acc || v != v) && acc == acc) { acc = v; arg = r; }', result: 'arg' },
+  argmin: { init: 'double acc = INFINITY; int64_t arg = 0;', step: 'if ((v < acc || v != v) && acc == acc) { acc = v; arg = r; }', result: 'arg' },
+  all: { init: 'double acc = 1;', step: 'if (v == 0) acc = 0;', result: 'acc' },
+  any: { init: 'double acc = 0;', step: 'if (v != 0) acc = 1;', result: 'acc' },
+};
+
+/** The dtype each reduction writes for input dtype d (as the registry's rules). */
+export function reduceOutType(op: ReduceOpName, d: DType): DType {
+  if (op === 'argmax' || op === 'argmin') return 'int64';
+  if (op === 'all' || op === 'any') return 'bool';
+  if (op === 'sum' || op === 'prod') return d === 'float32' || d === 'float64' ? d : 'int64';
+  return d;
+}
+
+/**
+ * meta = [nk, kept shape, kept x strides, kept out strides, nr, reduced shape, reduced x strides].
+ * Each output reduces its block sequentially (the same order as the ts backend); many outputs are
+ * split among threads.
+ */
+function reduceKernels(): string[] {
+  const out: string[] = [];
+  for (const [op, r] of Object.entries(reducers) as [ReduceOpName, (typeof reducers)[ReduceOpName]][]) {
+    for (const d of allTypes) {
+      const o = reduceOutType(op, d);
+      // A contiguous sum may reassociate (as PyTorch's vectorised sums do): simd partial sums.
+      const flat = op === 'sum' ? 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else ' : '';
+      out.push(`void fm_r_${op}_${tag[d]}(const int32_t* meta, ${ctype[o]}* restrict P0, const ${ctype[d]}* restrict P1) {
+  const int nk = meta[0];
+  const int32_t *ksh = meta + 1, *kxs = ksh + nk, *kos = kxs + nk;
+  const int nr = meta[1 + 3 * nk];
+  const int32_t *rsh = meta + 2 + 3 * nk, *rxs = rsh + nr;
+  int64_t nout = 1, nred = 1;
+  for (int d = 0; d < nk; d++) nout *= ksh[d];
+  for (int d = 0; d < nr; d++) nred *= rsh[d];
+  #define FM_OUTPUTS for (int64_t e = lo; e < hi; e++) { \
+    int64_t rem = e, xb = 0, ob = 0; \
+    for (int d = nk - 1; d >= 0; d--) { const int64_t q = rem % ksh[d]; rem /= ksh[d]; xb += q * kxs[d]; ob += q * kos[d]; } \
+    ${r.init} \
+    if (nr <= 1) { \
+      const int64_t st = nr == 1 ? rxs[0] : 0; \
+      ${flat}for (int64_t r = 0; r < nred; r++) { const double v = (double)P1[xb + r * st]; ${r.step} } \
+    } else { \
+      int64_t idx[16] = {0}, xo = xb; \
+      for (int64_t r = 0; r < nred; r++) { \
+        const double v = (double)P1[xo]; ${r.step} \
+        for (int d = nr - 1; d >= 0; d--) { xo += rxs[d]; if (++idx[d] < rsh[d]) break; idx[d] = 0; xo -= (int64_t)rxs[d] * rsh[d]; } \
+      } \
+    } \
+    P0[ob] = ${store(o, r.result)}; }
+  FM_PARALLEL(nout, nout * nred, FM_OUTPUTS)
+  #undef FM_OUTPUTS
+}
+`);
+    }
+  }
+  return out;
+}
+
+/** meta = [no, outer shape, outer x strides, outer out strides]; n, x stride and out stride along the dim. */
+function scanKernels(): string[] {
+  const out: string[] = [];
+  for (const op of ['cumsum', 'cumprod'] as ScanOpName[]) {
+    for (const d of allTypes) {
+      const o = reduceOutType('sum', d);
+      out.push(`void fm_s_${op}_${tag[d]}(const int32_t* meta, ${ctype[o]}* restrict P0, const ${ctype[d]}* restrict P1, int64_t n, int64_t xs, int64_t os) {
+  const int nk = meta[0];
+  const int32_t *ksh = meta + 1, *kxs = ksh + nk, *kos = kxs + nk;
+  int64_t nout = 1;
+  for (int d = 0; d < nk; d++) nout *= ksh[d];
+  #define FM_OUTPUTS for (int64_t e = lo; e < hi; e++) { \\
+    int64_t rem = e, xb = 0, ob = 0; \\
+    for (int d = nk - 1; d >= 0; d--) { const int64_t q = rem % ksh[d]; rem /= ksh[d]; xb += q * kxs[d]; ob += q * kos[d]; } \\
+    double acc = ${op === 'cumsum' ? 0 : 1}; \\
+    for (int64_t j = 0; j < n; j++) { acc ${op === 'cumsum' ? '+=' : '*='} (double)P1[xb + j * xs]; P0[ob + j * os] = ${store(o, 'acc')}; } }
+  FM_PARALLEL(nout, nout * n, FM_OUTPUTS)
+  #undef FM_OUTPUTS
+}
+`);
+    }
+  }
+  return out;
+}
+
+/**
+ * gather/scatter over index's shape: meta = [nd, index shape, out strides, x (or src) strides,
+ * index strides]; the dim's own stride of the indexed tensor and its size come separately.
+ * Returns -1 when all indices are in range, else the position of the first bad one.
+ */
+function indexKernels(): string[] {
+  const out: string[] = [];
+  const walk = (body: string) => `
+  const int nd = meta[0];
+  const int32_t *sh = meta + 1, *s0 = sh + nd, *s1 = s0 + nd, *s2 = s1 + nd;
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++) n *= sh[d];
+  for (int64_t e = 0; e < n; e++) {
+    int64_t rem = e, i0 = 0, i1 = 0, i2 = 0;
+    for (int d = nd - 1; d >= 0; d--) { const int64_t q = rem % sh[d]; rem /= sh[d]; i0 += q * s0[d]; i1 += q * s1[d]; i2 += q * s2[d]; }
+    const int64_t k = I[i2];
+    if (k < 0 || k >= size) return e;
+    ${body}
+  }
+  return -1;`;
+  for (const d of allTypes) {
+    const t = ctype[d];
+    out.push(`int64_t fm_gather_${tag[d]}(const int32_t* meta, ${t}* restrict O, const ${t}* restrict X, const int64_t* restrict I, int64_t size, int64_t dstride) {${walk('O[i0] = X[i1 + k * dstride];')}\n}\n`);
+    const add = d === 'bool' ? 'O[at] = O[at] || S[i1];' : 'O[at] += S[i1];';
+    out.push(`int64_t fm_scatter_${tag[d]}(const int32_t* meta, ${t}* restrict O, const ${t}* restrict S, const int64_t* restrict I, int64_t size, int64_t dstride, int accumulate) {${walk(`const int64_t at = i0 + k * dstride; if (accumulate) { ${add} } else O[at] = S[i1];`)}\n}\n`);
+  }
+  return out;
+}
+
+/** The whole generated translation unit. */
+export function generatedSource(): string {
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...indexKernels()].join('\n');
+}

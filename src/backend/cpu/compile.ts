@@ -1,0 +1,115 @@
+// Builds the cpu backend's shared library on first use: the generated kernels and the C files in
+// csrc/ are compiled with the system compiler (-O3 -march=native, OpenMP) into a cache folder keyed
+// by the sources, the compiler and its flags. Several processes may start at once: one compiles
+// (holding a lock file) while the others wait for its result; every file is written, then renamed.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The C sources beside the generated ones: src/backend/cpu/csrc (found from src/ or dist/src/). */
+function csrcDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const dir of [path.join(here, 'csrc'), path.join(here, '..', '..', '..', '..', 'src', 'backend', 'cpu', 'csrc')]) {
+    if (fs.existsSync(path.join(dir, 'gemm.c'))) return dir;
+  }
+  throw new Error(`cannot find the C sources (csrc/gemm.c) near ${here}`);
+}
+
+/** Where compiled libraries live: FIAMMA_CACHE_DIR, else the user's cache directory. */
+export function cacheDir(): string {
+  const base = process.env.FIAMMA_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'fiamma');
+  return path.join(base, 'kernels');
+}
+
+/** The C compiler: $CC, else cc. Its version goes into the cache key. */
+function compiler(): { cc: string; version: string } | { error: string } {
+  const cc = process.env.CC ?? 'cc';
+  const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return { error: `no C compiler found ('${cc}' ${r.error ? r.error.message : `exited with ${r.status}`})` };
+  return { cc, version: r.stdout.split('\n')[0] ?? '' };
+}
+
+const linkFlags = ['-shared', '-fopenmp', '-Wl,-z,nodelete'];
+const flags = ['-O3', '-march=native', '-fopenmp', '-fPIC', '-Wall', '-Wno-unused-function', '-std=gnu11'];
+
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * The path of the compiled library for `generated` (plus csrc/*.c), compiling it when the cache
+ * has none. Throws an Error carrying the compiler's message when compilation fails.
+ */
+export function buildLibrary(generated: string): string {
+  const found = compiler();
+  if ('error' in found) throw new Error(found.error);
+  const dir = csrcDir();
+  const handwritten = fs.readdirSync(dir).filter((f) => f.endsWith('.c')).sort();
+  const hash = createHash('sha256');
+  hash.update(generated);
+  for (const f of handwritten) hash.update(f).update(fs.readFileSync(path.join(dir, f)));
+  hash.update(found.version).update(flags.join(' ')).update(linkFlags.join(' ')).update(os.arch());
+  const key = hash.digest('hex').slice(0, 24);
+  const cache = cacheDir();
+  const lib = path.join(cache, `fiamma-cpu-${key}.so`);
+  if (fs.existsSync(lib)) return lib;
+  fs.mkdirSync(cache, { recursive: true });
+
+  // One process compiles; others wait for its library (a lock older than 10 minutes is stale).
+  const lock = `${lib}.lock`;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch {
+      if (fs.existsSync(lib)) return lib;
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > 600_000) fs.rmSync(lock, { force: true });
+      } catch { /* the lock went away: try again */ }
+      sleep(200);
+    }
+  }
+  try {
+    if (fs.existsSync(lib)) return lib;
+    const work = fs.mkdtempSync(path.join(cache, 'build-'));
+    try {
+      // The generated kernels in two halves and each handwritten file: compiled in parallel.
+      const parts = splitSource(generated, 2);
+      const units = parts.map((src, i) => {
+        const file = path.join(work, `generated${i}.c`);
+        fs.writeFileSync(file, src);
+        return file;
+      });
+      units.push(...handwritten.map((f) => path.join(dir, f)));
+      const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+      const jobs = units.map((u, i) => `(${q(found.cc)} ${flags.join(' ')} -c ${q(u)} -o ${q(path.join(work, `u${i}.o`))} 2>${q(path.join(work, `u${i}.err`))} || echo ${i} >> ${q(path.join(work, 'failed'))}) &`);
+      execFileSync('sh', ['-c', `${jobs.join(' ')} wait`]);
+      if (fs.existsSync(path.join(work, 'failed'))) {
+        const failed = fs.readFileSync(path.join(work, 'failed'), 'utf8').trim().split('\n').map(Number);
+        const messages = failed.map((i) => fs.readFileSync(path.join(work, `u${i}.err`), 'utf8')).join('\n');
+        throw new Error(`the C compiler failed:\n${messages.slice(0, 4000)}`);
+      }
+      const tmp = path.join(work, 'lib.so');
+      // -z nodelete: never unmapped at exit while OpenMP's threads still run (that crashes the process).
+      execFileSync(found.cc, [...linkFlags, '-o', tmp, ...units.map((_, i) => path.join(work, `u${i}.o`)), '-lm'], { stdio: 'pipe' });
+      fs.renameSync(tmp, lib);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+    return lib;
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+/** Splits generated C (a prelude, then functions starting at column 0) into `n` units sharing the prelude. */
+function splitSource(src: string, n: number): string[] {
+  const marker = '\nvoid fm_u_';
+  const start = src.indexOf(marker);
+  const prelude = src.slice(0, start);
+  const fns = src.slice(start).split(/\n(?=(?:void|int64_t) fm_)/);
+  const per = Math.ceil(fns.length / n);
+  // The prelude's fm_set_threads is defined once; the other units see it as extern.
+  return Array.from({ length: n }, (_, i) => (i === 0 ? prelude : prelude.replace('int fm_threads = 1;\nvoid fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }', 'extern int fm_threads;')) + fns.slice(i * per, (i + 1) * per).join('\n'));
+}

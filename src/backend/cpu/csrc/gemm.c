@@ -1,0 +1,171 @@
+// GEMM for the cpu backend: C = A @ B (+ C when accumulating) for strided A, B, C, in the
+// BLIS layout: B is packed into KC x NR panels and A into MR x KC panels, and a register-
+// blocked micro-kernel (GCC vector extensions: AVX-512, AVX2 or NEON, whichever -march gives)
+// computes MR x NR tiles. Threads (OpenMP) split the rows of each packed block.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define GEMM_DEFINE(T, SFX, VLEN, MR, NV, KC, MC, NC)                                                   \
+  typedef T v_##SFX __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T))));                  \
+  enum { MR_##SFX = MR, NR_##SFX = VLEN * NV };                                                        \
+                                                                                                         \
+  /* Packs a KC x NR panel of B (rows k, columns j) row by row, zero-padding missing columns. */        \
+  static void pack_b_##SFX(int64_t kc, int64_t nr, const T* b, int64_t rs, int64_t cs, T* out) {        \
+    for (int64_t k = 0; k < kc; k++) {                                                                   \
+      const T* row = b + k * rs;                                                                         \
+      int64_t j = 0;                                                                                     \
+      if (cs == 1) for (; j < nr; j++) out[j] = row[j];                                                  \
+      else for (; j < nr; j++) out[j] = row[j * cs];                                                     \
+      for (; j < NR_##SFX; j++) out[j] = 0;                                                              \
+      out += NR_##SFX;                                                                                   \
+    }                                                                                                    \
+  }                                                                                                      \
+                                                                                                         \
+  /* Packs an MR x KC panel of A column by column, zero-padding missing rows. */                       \
+  static void pack_a_##SFX(int64_t mr, int64_t kc, const T* a, int64_t rs, int64_t cs, T* out) {        \
+    for (int64_t k = 0; k < kc; k++) {                                                                   \
+      const T* col = a + k * cs;                                                                         \
+      int64_t i = 0;                                                                                     \
+      for (; i < mr; i++) out[i] = col[i * rs];                                                          \
+      for (; i < MR_##SFX; i++) out[i] = 0;                                                              \
+      out += MR_##SFX;                                                                                   \
+    }                                                                                                    \
+  }                                                                                                      \
+                                                                                                         \
+  /* One MR x NR tile: acc = Apanel @ Bpanel over kc, then C (+)= acc for the valid mr x nr part. */    \
+  static void micro_##SFX(int64_t kc, const T* restrict a, const T* restrict b, T* c, int64_t rs,       \
+                          int64_t cs, int64_t mr, int64_t nr, int accumulate) {                          \
+    v_##SFX acc[MR][NV];                                                                                 \
+    for (int i = 0; i < MR; i++)                                                                         \
+      for (int v = 0; v < NV; v++) acc[i][v] = (v_##SFX){0};                                             \
+    for (int64_t k = 0; k < kc; k++) {                                                                   \
+      v_##SFX bv[NV];                                                                                    \
+      for (int v = 0; v < NV; v++) memcpy(&bv[v], b + v * VLEN, sizeof(v_##SFX));                       \
+      for (int i = 0; i < MR; i++) {                                                                     \
+        T ai = a[i];                                                                                     \
+        for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];                                            \
+      }                                                                                                  \
+      a += MR;                                                                                           \
+      b += NR_##SFX;                                                                                     \
+    }                                                                                                    \
+    if (mr == MR && nr == NR_##SFX && cs == 1) {                                                         \
+      for (int i = 0; i < MR; i++) {                                                                     \
+        T* row = c + i * rs;                                                                             \
+        for (int v = 0; v < NV; v++) {                                                                  \
+          v_##SFX cur;                                                                                   \
+          if (accumulate) { memcpy(&cur, row + v * VLEN, sizeof cur); cur += acc[i][v]; }                \
+          else cur = acc[i][v];                                                                          \
+          memcpy(row + v * VLEN, &cur, sizeof cur);                                                      \
+        }                                                                                                \
+      }                                                                                                  \
+      return;                                                                                            \
+    }                                                                                                    \
+    T tile[MR][NR_##SFX];                                                                                \
+    memcpy(tile, acc, sizeof tile);                                                                      \
+    for (int64_t i = 0; i < mr; i++)                                                                     \
+      for (int64_t j = 0; j < nr; j++) {                                                                 \
+        T* p = c + i * rs + j * cs;                                                                      \
+        *p = accumulate ? *p + tile[i][j] : tile[i][j];                                                  \
+      }                                                                                                  \
+  }                                                                                                      \
+                                                                                                         \
+  /* Small products skip packing: one pass of plain loops. */                                           \
+  static void small_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs,        \
+                          const T* b, int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs) {      \
+    for (int64_t i = 0; i < m; i++) {                                                                    \
+      T* crow = c + i * crs;                                                                             \
+      for (int64_t j = 0; j < n; j++) crow[j * ccs] = 0;                                                 \
+      for (int64_t p = 0; p < k; p++) {                                                                  \
+        T aip = a[i * ars + p * acs];                                                                    \
+        const T* brow = b + p * brs;                                                                     \
+        for (int64_t j = 0; j < n; j++) crow[j * ccs] += aip * brow[j * bcs];                            \
+      }                                                                                                  \
+    }                                                                                                    \
+  }                                                                                                      \
+                                                                                                         \
+  void fm_gemm_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, \
+                     int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
+    if (m == 0 || n == 0) return;                                                                        \
+    if (k == 0 || m * n * k <= 32 * 32 * 32) {                                                           \
+      small_##SFX(m, n, k, a, ars, acs, b, brs, bcs, c, crs, ccs);                                       \
+      return;                                                                                            \
+    }                                                                                                    \
+    int64_t nc_max = n < NC ? n : NC;                                                                    \
+    int64_t npanels = (nc_max + NR_##SFX - 1) / NR_##SFX;                                                \
+    T* bpack = aligned_alloc(64, ((npanels * NR_##SFX * KC * sizeof(T)) + 63) / 64 * 64);                \
+    int nth = threads;                                                                                   \
+    if ((double)m * n * k < 2e6) nth = 1; /* not worth waking threads */                                 \
+    for (int64_t jc = 0; jc < n; jc += NC) {                                                             \
+      int64_t nc = n - jc < NC ? n - jc : NC;                                                            \
+      for (int64_t pc = 0; pc < k; pc += KC) {                                                           \
+        int64_t kc = k - pc < KC ? k - pc : KC;                                                          \
+        int acc = pc > 0;                                                                                \
+        int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                                     \
+        int64_t nblocks = (m + MC - 1) / MC;                                                             \
+        _Pragma("omp parallel num_threads(nth)") {                                                       \
+          _Pragma("omp for schedule(static)")                                                            \
+          for (int64_t jp = 0; jp < np; jp++) {                                                          \
+            int64_t j0 = jp * NR_##SFX;                                                                  \
+            int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                        \
+            pack_b_##SFX(kc, nr, b + pc * brs + (jc + j0) * bcs, brs, bcs, bpack + jp * NR_##SFX * kc);   \
+          }                                                                                              \
+          T* apack = aligned_alloc(64, (MC * KC * sizeof(T) + 63) / 64 * 64);                            \
+          /* Rows are split among threads: by MC blocks when there are enough, else by MR panels. */     \
+          int64_t work = nblocks >= nth ? nblocks : (m + MR - 1) / MR;                                   \
+          int64_t step = nblocks >= nth ? MC : MR;                                                       \
+          _Pragma("omp for schedule(static)")                                                            \
+          for (int64_t w = 0; w < work; w++) {                                                           \
+            int64_t ic = w * step;                                                                       \
+            int64_t mc = m - ic < step ? m - ic : step;                                                  \
+            for (int64_t ir = 0; ir < mc; ir += MR) {                                                    \
+              int64_t mr = mc - ir < MR ? mc - ir : MR;                                                  \
+              pack_a_##SFX(mr, kc, a + (ic + ir) * ars + pc * acs, ars, acs, apack + ir * kc);           \
+            }                                                                                            \
+            for (int64_t jp = 0; jp < np; jp++) {                                                        \
+              int64_t j0 = jp * NR_##SFX;                                                                \
+              int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                      \
+              for (int64_t ir = 0; ir < mc; ir += MR) {                                                  \
+                int64_t mr = mc - ir < MR ? mc - ir : MR;                                                \
+                micro_##SFX(kc, apack + ir * kc, bpack + jp * NR_##SFX * kc,                             \
+                            c + (ic + ir) * crs + (jc + j0) * ccs, crs, ccs, mr, nr, acc);               \
+              }                                                                                          \
+            }                                                                                            \
+          }                                                                                              \
+          free(apack);                                                                                   \
+        }                                                                                                \
+      }                                                                                                  \
+    }                                                                                                    \
+    free(bpack);                                                                                         \
+  }
+
+#if defined(__AVX512F__)
+#define FM_VBYTES 64
+#elif defined(__AVX__)
+#define FM_VBYTES 32
+#else
+#define FM_VBYTES 16
+#endif
+
+// Tiles: MR rows by NV vectors of columns; KC deep so an A panel stays in L1, MC x KC of A in L2.
+GEMM_DEFINE(float, f32, FM_VBYTES / 4, 12, 2, 256, 96, 4096)
+GEMM_DEFINE(double, f64, FM_VBYTES / 8, 12, 2, 256, 96, 4096)
+
+/** The machine's fp32 FMA peak probe: `iters` rounds of independent vector FMAs (for the bench). */
+float fm_fma_probe_f32(int64_t iters) {
+  typedef float vf __attribute__((vector_size(FM_VBYTES)));
+  vf acc[12];
+  for (int i = 0; i < 12; i++) acc[i] = (vf){0} + (float)i;
+  vf x = (vf){0} + 1.0000001f, y = (vf){0} + 0.9999999f;
+  for (int64_t t = 0; t < iters; t++)
+    for (int i = 0; i < 12; i++) acc[i] = acc[i] * x + y;
+  vf s = (vf){0};
+  for (int i = 0; i < 12; i++) s += acc[i];
+  return s[0];
+}
+
+/** Floats one vector holds, for the bench's flop count. */
+int fm_vector_floats(void) { return FM_VBYTES / 4; }

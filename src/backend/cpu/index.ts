@@ -1,0 +1,212 @@
+// The cpu backend with native kernels: the ts backend's storage (typed arrays the garbage
+// collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter
+// and GEMM. argsort and random stay in TypeScript (random so that every backend draws the same
+// numbers bit for bit).
+import type { DType } from '../../dtype.js';
+import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
+import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
+import { IndexError } from '../../errors.js';
+import { tsBackend, type TsStorage } from '../ts/index.js';
+import { coalesce, forEachOffset } from '../ts/loops.js';
+import { reduceOutType, tag } from './codegen.js';
+import { loadNative, type NativeLib } from './native.js';
+
+type V = View<TsStorage>;
+type Kernel = (...args: unknown[]) => unknown;
+
+const INT32_MAX = 2147483647;
+/**
+ * Below this many elements the ts kernels run instead: a call through koffi costs more than a
+ * tiny loop, and V8 keeps typed arrays of up to 64 bytes on its heap, which koffi must first move
+ * off it. FIAMMA_CPU_NATIVE_MIN=0 sends everything to C (the tests do, to check the C kernels).
+ */
+const nativeMin = Number(process.env.FIAMMA_CPU_NATIVE_MIN ?? 256);
+
+function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+/** Shapes and strides travel to C as int32 in one reused buffer (JS runs one call at a time). */
+const meta = new Int32Array(4096);
+
+/** The typed array of a view, moved to its offset (C indexes from there, negative strides included). */
+function ptr(v: V): unknown {
+  const d = v.storage.data;
+  return v.offset === 0 ? d : d.subarray(v.offset);
+}
+
+function isContiguous(v: V): boolean {
+  let expected = 1;
+  for (let d = v.shape.length - 1; d >= 0; d--) {
+    const n = v.shape[d]!;
+    if (n !== 1 && v.strides[d] !== expected) return false;
+    expected *= n;
+  }
+  return true;
+}
+
+/** Writes [nd, shape, strides of each view] for views of one shape; false when a size does not fit int32. */
+function elementwiseMeta(views: readonly V[]): boolean {
+  const shape = views[0]!.shape;
+  let n = 1;
+  for (const s of shape) n *= s;
+  if (n > INT32_MAX) return false;
+  let contiguous = true;
+  for (const v of views) if (!isContiguous(v)) contiguous = false;
+  if (contiguous) {
+    meta[0] = 1;
+    meta[1] = n;
+    for (let i = 0; i < views.length; i++) meta[2 + i] = 1;
+    return true;
+  }
+  const c = coalesce(shape, views.map((v) => v.strides));
+  const nd = c.shape.length;
+  meta[0] = nd;
+  let at = 1;
+  for (const s of c.shape) meta[at++] = s;
+  for (const st of c.strides) for (const s of st) {
+    if (Math.abs(s) > INT32_MAX) return false;
+    meta[at++] = s;
+  }
+  return true;
+}
+
+/** The native cpu backend, built on `lib`. */
+export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
+  const P = 'void*';
+  // Kernels by group and dtype key in nested maps: the C name is built only on the first call
+  // (building it per call costs more than the call itself).
+  const cache = new Map<string, Map<string, Kernel>>();
+  const kernel = (group: string, key: string, name: () => string, result: string, args: readonly string[]): Kernel => {
+    let m = cache.get(group);
+    if (!m) cache.set(group, (m = new Map()));
+    let k = m.get(key);
+    if (!k) m.set(key, (k = lib.fn(name(), result, args) as unknown as Kernel));
+    return k;
+  };
+  const params = new Float64Array(3);
+  const setThreads = lib.fn('fm_set_threads', 'void', ['int']) as unknown as (n: number) => void;
+  let threads = 1;
+
+  const backend: Backend<TsStorage> & { setThreads(n: number): void; getThreads(): number } = {
+    ...tsBackend,
+    name: 'cpu',
+    setThreads(n: number) {
+      threads = n;
+      setThreads(n);
+    },
+    getThreads: () => threads,
+    copy(out, x) {
+      if (numel(out.shape) < nativeMin || !elementwiseMeta([out, x])) return tsBackend.copy(out, x);
+      kernel(out.dtype, x.dtype, () => `fm_copy_${tag[out.dtype]}_${tag[x.dtype]}`, 'void', [P, P, P])(meta, ptr(out), ptr(x));
+    },
+    fill(out, value) {
+      if (numel(out.shape) < nativeMin || !elementwiseMeta([out])) return tsBackend.fill(out, value);
+      kernel('fill', out.dtype, () => `fm_fill_${tag[out.dtype]}`, 'void', [P, P, 'double'])(meta, ptr(out), value);
+    },
+    unary(op: UnaryOpName, out, x, p) {
+      if (numel(out.shape) < nativeMin || !elementwiseMeta([out, x])) return tsBackend.unary(op, out, x, p);
+      params[0] = p[0] ?? 0;
+      params[1] = p[1] ?? 0;
+      params[2] = p[2] ?? 0;
+      kernel(op, x.dtype, () => `fm_u_${op}_${tag[x.dtype]}`, 'void', [P, P, P, P])(meta, ptr(out), ptr(x), params);
+    },
+    binary(op: BinaryOpName, out, a, b) {
+      if (numel(out.shape) < nativeMin || !elementwiseMeta([out, a, b])) return tsBackend.binary(op, out, a, b);
+      kernel(op, a.dtype, () => `fm_b_${op}_${tag[a.dtype]}`, 'void', [P, P, P, P])(meta, ptr(out), ptr(a), ptr(b));
+    },
+    where(out, cond, a, b) {
+      if (numel(out.shape) < nativeMin || a.dtype !== out.dtype || b.dtype !== out.dtype || !elementwiseMeta([out, cond, a, b])) return tsBackend.where(out, cond, a, b);
+      kernel('where', out.dtype, () => `fm_where_${tag[out.dtype]}`, 'void', [P, P, P, P, P])(meta, ptr(out), ptr(cond), ptr(a), ptr(b));
+    },
+    reduce(op: ReduceOpName, out, x, dims) {
+      if (numel(x.shape) < nativeMin || out.dtype !== reduceOutType(op, x.dtype) || !reduceMeta(out, x, dims)) return tsBackend.reduce(op, out, x, dims);
+      kernel(`r${op}`, x.dtype, () => `fm_r_${op}_${tag[x.dtype]}`, 'void', [P, P, P])(meta, ptr(out), ptr(x));
+    },
+    scan(op: ScanOpName, out, x, dim) {
+      const others = [...x.shape.keys()].filter((d) => d !== dim);
+      if (numel(x.shape) < nativeMin || !keptMeta(others, x, out, 0)) return tsBackend.scan(op, out, x, dim);
+      kernel(`s${op}`, x.dtype, () => `fm_s_${op}_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!);
+    },
+    gather(out, x, dim, index) {
+      if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides, x.strides.map((s, d) => (d === dim ? 0 : s)), index.strides])) return tsBackend.gather(out, x, dim, index);
+      const bad = kernel('gather', x.dtype, () => `fm_gather_${tag[x.dtype]}`, 'int64_t', [P, P, P, P, 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), ptr(index), x.shape[dim]!, x.strides[dim]!);
+      if (Number(bad) >= 0) throw badIndex('gather', index, Number(bad), dim, x.shape[dim]!);
+    },
+    scatter(out, dim, index, src, accumulate) {
+      if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides.map((s, d) => (d === dim ? 0 : s)), src.strides, index.strides])) return tsBackend.scatter(out, dim, index, src, accumulate);
+      const bad = kernel('scatter', out.dtype, () => `fm_scatter_${tag[out.dtype]}`, 'int64_t', [P, P, P, P, 'int64_t', 'int64_t', 'int'])(meta, ptr(out), ptr(src), ptr(index), out.shape[dim]!, out.strides[dim]!, accumulate ? 1 : 0);
+      if (Number(bad) >= 0) throw badIndex('scatter', index, Number(bad), dim, out.shape[dim]!);
+    },
+    matmul(out, a, b) {
+      const dt = out.dtype;
+      if ((dt !== 'float32' && dt !== 'float64') || a.dtype !== dt || b.dtype !== dt || numel(out.shape) * a.shape[a.shape.length - 1]! < nativeMin) {
+        return tsBackend.matmul(out, a, b);
+      }
+      const gemm = kernel('gemm', dt, () => `fm_gemm_${tag[dt]}`, 'void', ['int64_t', 'int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', 'int64_t', 'int']);
+      const nd = out.shape.length;
+      const [m, n, k] = [out.shape[nd - 2]!, out.shape[nd - 1]!, a.shape[nd - 1]!];
+      const A = a.storage.data;
+      const B = b.storage.data;
+      const C = out.storage.data;
+      const batch = out.shape.slice(0, nd - 2);
+      const bs = (v: V) => v.strides.slice(0, nd - 2);
+      forEachOffset(batch, [a.offset, b.offset, out.offset], [bs(a), bs(b), bs(out)], ([ao, bo, co]) => {
+        gemm(m, n, k, A.subarray(ao!), a.strides[nd - 2]!, a.strides[nd - 1]!, B.subarray(bo!), b.strides[nd - 2]!, b.strides[nd - 1]!, C.subarray(co!), out.strides[nd - 2]!, out.strides[nd - 1]!, threads);
+      });
+    },
+  };
+  return backend;
+}
+
+/** [nk, kept shape, kept x strides, kept out strides] for the dims `kept`, written from meta[at]. */
+function keptMeta(kept: readonly number[], x: V, out: V, at: number): number | false {
+  const c = coalesce(kept.map((d) => x.shape[d]!), [kept.map((d) => x.strides[d]!), kept.map((d) => out.strides[d]!)]);
+  const nk = c.shape.length;
+  meta[at++] = nk;
+  for (const arr of [c.shape, c.strides[0]!, c.strides[1]!]) for (const v of arr) {
+    if (Math.abs(v) > INT32_MAX) return false;
+    meta[at++] = v;
+  }
+  return at;
+}
+
+function reduceMeta(out: V, x: V, dims: readonly number[]): boolean {
+  const kept = [...x.shape.keys()].filter((d) => !dims.includes(d));
+  const at = keptMeta(kept, x, out, 0);
+  if (at === false) return false;
+  const r = coalesce(dims.map((d) => x.shape[d]!), [dims.map((d) => x.strides[d]!)]);
+  if (r.shape.length > 16) return false;
+  let i = at;
+  meta[i++] = r.shape.length;
+  for (const arr of [r.shape, r.strides[0]!]) for (const v of arr) {
+    if (Math.abs(v) > INT32_MAX) return false;
+    meta[i++] = v;
+  }
+  return true;
+}
+
+function indexMeta(shape: readonly number[], strides: readonly (readonly number[])[]): boolean {
+  meta[0] = shape.length;
+  let at = 1;
+  for (const arr of [shape, ...strides]) for (const v of arr) {
+    if (Math.abs(v) > INT32_MAX) return false;
+    meta[at++] = v;
+  }
+  return true;
+}
+
+/** The error for the first out-of-range index (position e in index's odometer order). */
+function badIndex(op: string, index: V, e: number, dim: number, size: number): IndexError {
+  const pos: number[] = [];
+  let rem = e;
+  for (let d = index.shape.length - 1; d >= 0; d--) {
+    pos[d] = rem % index.shape[d]!;
+    rem = Math.floor(rem / index.shape[d]!);
+  }
+  const at = index.offset + pos.reduce((s, p, d) => s + p * index.strides[d]!, 0);
+  return new IndexError(op, `index ${Number(index.storage.data[at])} is out of bounds for dimension ${dim} with size ${size}`);
+}
+
+export type { DType };
