@@ -55,7 +55,7 @@ describe('shape errors', () => {
   test('matmul', () => {
     expectError(() => fm.ones([2, 3]).matmul(fm.ones([4, 5])), fm.ShapeError, 'matmul', /shapes \[2, 3\] and \[4, 5\] cannot be multiplied \(3 != 4\)/);
     expectError(() => fm.ones([3]).matmul(fm.ones([2])), fm.ShapeError, 'matmul', /\[3\] and \[2\] cannot be multiplied/);
-    expectError(() => fm.ones([2, 2, 3]).matmul(fm.ones([3, 3, 1])), fm.ShapeError, 'matmul', /\[2\] and \[3\] cannot be broadcast/);
+    expectError(() => fm.ones([2, 2, 3]).matmul(fm.ones([3, 3, 1])), fm.ShapeError, 'matmul', /batch dims of \[2, 2, 3\] and \[3, 3, 1\] cannot be broadcast/);
     expectError(() => fm.ones([]).matmul(fm.ones([2])), fm.ShapeError, 'matmul', /at least 1 dim, got shapes \[\] and \[2\]/);
   });
 

@@ -6,6 +6,7 @@ import { AnomalyError, AutogradError } from '../errors.js';
 import { AccumulateGrad, releasedError, type Edge, type Node } from './node.js';
 import { isAnomalyEnabled, isGradEnabled, setGradEnabled } from './grad_mode.js';
 import { sumToShape } from './sum_to_shape.js';
+import { fmtShape, sameShape } from '../tensor/shape.js';
 
 export interface EngineOptions {
   retainGraph: boolean;
@@ -131,19 +132,28 @@ class NodeHeap {
   }
 }
 
+/** The nodes from which a captured node can be reached (walked backwards, without recursion). */
 function neededNodes(deps: Map<Node, number>, captured: Map<Node, Map<number, number>>): Set<Node> {
+  const users = new Map<Node, Node[]>();
+  for (const n of deps.keys()) {
+    for (const e of n.next) {
+      if (!e) continue;
+      let list = users.get(e.node);
+      if (!list) users.set(e.node, (list = []));
+      list.push(n);
+    }
+  }
   const needed = new Set<Node>();
-  const visit = (n: Node, seen: Set<Node>): boolean => {
-    if (needed.has(n)) return true;
-    if (seen.has(n)) return false;
-    seen.add(n);
-    let need = captured.has(n);
-    for (const e of n.next) if (e && visit(e.node, seen)) need = true;
-    if (need) needed.add(n);
-    return need;
-  };
-  const seen = new Set<Node>();
-  for (const n of deps.keys()) visit(n, seen);
+  const stack = [...captured.keys()].filter((n) => deps.has(n));
+  for (const n of stack) needed.add(n);
+  while (stack.length > 0) {
+    for (const u of users.get(stack.pop()!) ?? []) {
+      if (!needed.has(u)) {
+        needed.add(u);
+        stack.push(u);
+      }
+    }
+  }
   return needed;
 }
 
@@ -157,14 +167,18 @@ function runNode(
   needed: Set<Node> | null,
 ): (Tensor | null)[] {
   if (buf === null || buf.every((g) => g === null) || (needed !== null && !needed.has(node))) return [];
-  // Tensor hooks may replace a gradient; retainGrad's hook stores it.
+  // Tensor hooks may replace a gradient (of the same shape); retainGrad's hook stores it.
   if (node.tensorHooks) {
     node.tensorHooks.forEach((hooks, slot) => {
       for (const hook of hooks) {
         const g = buf[slot];
         if (!g) continue;
         const r = hook(g);
-        if (r) buf[slot] = r;
+        if (!r) continue;
+        if (!sameShape(r.shape, g.shape)) {
+          throw new AutogradError('registerHook', `a hook changed the gradient's shape from ${fmtShape(g.shape)} to ${fmtShape(r.shape)}`);
+        }
+        buf[slot] = r;
       }
     });
   }
@@ -173,7 +187,8 @@ function runNode(
   if (node instanceof AccumulateGrad) {
     if (needed !== null) return []; // autograd.grad leaves .grad alone
     let g = buf[0]!;
-    if (handedOut.has(g.storage) || !g.isContiguous()) g = g.clone();
+    // A leaf's .grad owns its memory: views (of a temporary, or of another gradient) are copied.
+    if (handedOut.has(g.storage) || g.base !== null || !g.isContiguous()) g = g.clone();
     handedOut.add(g.storage);
     node.apply([g]);
     return [];
@@ -188,7 +203,12 @@ function runNode(
     let g = grads[i] ?? null;
     const meta = node.inputMeta[i];
     if (g !== null && meta) {
-      if (g.shape.length !== meta.shape.length || g.shape.some((n, d) => n !== meta.shape[d])) g = sumToShape(g, meta.shape);
+      if (!sameShape(g.shape, meta.shape)) {
+        if (g.ndim >= meta.shape.length) g = sumToShape(g, meta.shape);
+        if (!sameShape(g.shape, meta.shape)) {
+          throw new AutogradError(node.name, `backward returned a gradient of shape ${fmtShape(g.shape)} for input ${i} of shape ${fmtShape(meta.shape)}`);
+        }
+      }
       if (g.dtype !== meta.dtype) g = g.to(meta.dtype);
       if (isAnomalyEnabled()) checkFinite(node, g, i);
     }

@@ -1,52 +1,48 @@
 // Whether ops record the graph, and whether backward checks for NaN/Inf (anomaly mode).
-// NOTE: a plain module flag, like PyTorch's thread-local: JS runs one job at a time, so it is
-// exact for synchronous code; async callbacks of noGrad keep the mode across their awaits.
+// The modes live in an AsyncLocalStorage context: noGrad(async () => ...) keeps grad off across
+// its own awaits without turning it off for the caller's code that runs meanwhile.
+import { AsyncLocalStorage } from 'node:async_hooks';
 
-let enabled = true;
-let anomaly = false;
+interface Modes {
+  grad: boolean;
+  anomaly: boolean;
+}
+
+const context = new AsyncLocalStorage<Modes>();
+const outside: Modes = { grad: true, anomaly: false };
+
+function current(): Modes {
+  return context.getStore() ?? outside;
+}
+
+/** Runs fn (sync or async) in a context with the given modes changed. */
+function withModes<T>(patch: Partial<Modes>, fn: () => T): T {
+  return context.run({ ...current(), ...patch }, fn);
+}
 
 /** True when ops record the autograd graph. */
 export function isGradEnabled(): boolean {
-  return enabled;
+  return current().grad;
 }
 
-/** Turns graph recording on or off. Example: `setGradEnabled(false)`. */
+/** Turns graph recording on or off (in the current context). Example: `setGradEnabled(false)`. */
 export function setGradEnabled(mode: boolean): void {
-  enabled = mode;
+  current().grad = mode;
 }
 
-/** Runs fn with a flag set, restoring it after (after the promise settles for an async fn). */
-function withFlag<T>(set: (v: boolean) => void, prev: boolean, value: boolean, fn: () => T): T {
-  set(value);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    set(prev);
-    throw e;
-  }
-  if (result instanceof Promise) return result.finally(() => set(prev)) as T;
-  set(prev);
-  return result;
-}
-
-function withMode<T>(mode: boolean, fn: () => T): T {
-  return withFlag((v) => (enabled = v), enabled, mode, fn);
-}
-
-/** Runs `fn` without recording the graph (PyTorch's `torch.no_grad()`). Example: `noGrad(() => w.sub_(g.mul(lr)))`. */
+/** Runs `fn` without recording the graph (PyTorch's `torch.no_grad()`); works with async fns. Example: `noGrad(() => w.sub_(g.mul(lr)))`. */
 export function noGrad<T>(fn: () => T): T {
-  return withMode(false, fn);
+  return withModes({ grad: false }, fn);
 }
 
 /** Runs `fn` recording the graph, even inside `noGrad`. Example: `enableGrad(() => x.mul(2))`. */
 export function enableGrad<T>(fn: () => T): T {
-  return withMode(true, fn);
+  return withModes({ grad: true }, fn);
 }
 
 /** True inside `detectAnomaly`. */
 export function isAnomalyEnabled(): boolean {
-  return anomaly;
+  return current().anomaly;
 }
 
 /**
@@ -55,5 +51,5 @@ export function isAnomalyEnabled(): boolean {
  * Example: `detectAnomaly(() => loss.backward())`.
  */
 export function detectAnomaly<T>(fn: () => T): T {
-  return withFlag((v) => (anomaly = v), anomaly, true, fn);
+  return withModes({ anomaly: true }, fn);
 }

@@ -4,7 +4,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { DTypeError, IndexError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { isFloating } from '../dtype.js';
 import { applyOp } from '../ops/dispatch.js';
-import { broadcastShapes, fmtShape, normDim } from '../tensor/shape.js';
+import { broadcastShapes, fmtShape, normDim, sameShape } from '../tensor/shape.js';
 import { fromValues, tensor, full, scalarTensor } from './creation.js';
 import { asTensors, where, type TensorLike } from './math.js';
 import { expand, permute, reshape, select, unsqueeze, narrow, contiguous, flatten } from './shape.js';
@@ -91,10 +91,18 @@ function advancedIndex(v: Tensor, dims: number[], idx: Tensor[], origDims: numbe
   };
 }
 
-/** Integer tensors from an advanced item (bool masks expand into one tensor per masked dim). */
-function toIndexTensors(item: Tensor | readonly number[], device: Tensor['device']): Tensor[] {
+/**
+ * Integer tensors from an advanced item (bool masks expand into one tensor per masked dim, after
+ * checking that the mask's shape matches `covered`, the sizes of the dims it indexes).
+ */
+function toIndexTensors(item: Tensor | readonly number[], device: Tensor['device'], covered: readonly number[]): Tensor[] {
   const t = item instanceof Tensor ? item : tensor(item as number[], { dtype: 'int64', device });
-  if (t.dtype === 'bool' || t.dtype === 'uint8') return nonzero(t).unbind(1);
+  if (t.dtype === 'bool' || t.dtype === 'uint8') {
+    if (!sameShape(t.shape, covered)) {
+      throw new IndexError('index', `the shape of the mask ${fmtShape(t.shape)} does not match the shape of the indexed dims ${fmtShape(covered)}`);
+    }
+    return nonzero(t).unbind(1);
+  }
   if (isFloating(t.dtype)) throw new DTypeError('index', `tensors used as indices must be integer or bool tensors, got ${t.dtype} (shape ${fmtShape(t.shape)})`);
   return [t.dtype === 'int64' ? t : t.to('int64')];
 }
@@ -127,8 +135,14 @@ function basicThenAdvanced(x: Tensor, items: readonly IndexItem[]): { v: Tensor;
       v = r.length === v.shape[d] && r.step === 1 ? v : applyOp('slice', [v], { dim: d, ...r });
       d++;
       od++;
+    } else if (it instanceof Tensor && (it.dtype === 'bool' || it.dtype === 'uint8') && it.ndim === 0) {
+      // A 0-dim mask adds a dim of size 1 (true) or 0 (false), as in PyTorch.
+      v = unsqueeze(v, d);
+      if (!it.item()) v = applyOp('slice', [v], { dim: d, start: 0, step: 1, length: 0 });
+      d++;
     } else {
-      for (const t of toIndexTensors(it, x.device)) {
+      const isMask = it instanceof Tensor && (it.dtype === 'bool' || it.dtype === 'uint8');
+      for (const t of toIndexTensors(it, x.device, isMask ? v.shape.slice(d, d + (it as Tensor).ndim) : [])) {
         advDims.push(d++);
         advOrig.push(od++);
         advIdx.push(t);
@@ -163,7 +177,13 @@ export function indexPut(x: Tensor, items: readonly IndexItem[], values: TensorL
   // The flat positions of the selected elements, found by indexing a tensor of positions.
   const positions = index(arangeLike(x), ...items);
   const p = reshape(contiguous(positions), [-1]);
-  const s = reshape(contiguous(expand(vals.dtype === x.dtype ? vals : vals.to(x.dtype), positions.shape)), [-1]);
+  let expanded: Tensor;
+  try {
+    expanded = expand(vals.dtype === x.dtype ? vals : vals.to(x.dtype), positions.shape);
+  } catch {
+    throw new ShapeError('indexPut', `values of shape ${fmtShape(vals.shape)} cannot be broadcast to the indexed shape ${fmtShape(positions.shape)}`);
+  }
+  const s = reshape(contiguous(expanded), [-1]);
   const flat = reshape(x, [-1]);
   return reshape(accumulate ? flat.scatterAdd(0, p, s) : flat.scatter(0, p, s), x.shape);
 }
@@ -220,6 +240,14 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
 export function indexAdd(x: Tensor, dim: number, index: Tensor, source: Tensor, opts?: { alpha?: number }): Tensor {
   const d = normDim('indexAdd', dim, x.ndim);
   const idx = checkIndexVector('indexAdd', index);
+  const srcSize = source.ndim === 0 ? 1 : source.shape[d];
+  if (source.ndim !== x.ndim && !(source.ndim <= 1 && x.ndim <= 1)) {
+    throw new ShapeError('indexAdd', `source ${fmtShape(source.shape)} must have as many dims as the input ${fmtShape(x.shape)}`);
+  }
+  if (idx.numel() !== srcSize) throw new ShapeError('indexAdd', `number of indices (${idx.numel()}) should be equal to source.size(${dim}) (${srcSize})`);
+  source.shape.forEach((n, k) => {
+    if (k !== d && n !== x.shape[k]) throw new ShapeError('indexAdd', `source ${fmtShape(source.shape)} must match the input ${fmtShape(x.shape)} in every dim but ${dim}`);
+  });
   const view = [...source.shape.map(() => 1)];
   view[d] = idx.numel();
   const src = opts?.alpha === undefined ? source : source.mul(opts.alpha);

@@ -6,6 +6,7 @@ import { isFloating, isIntegral, type DType } from '../dtype.js';
 import { isGradEnabled, noGrad } from '../autograd/grad_mode.js';
 import { broadcastShapes, fmtShape, sameShape } from '../tensor/shape.js';
 import { applyOp } from '../ops/dispatch.js';
+import { full } from './creation.js';
 import type { TensorLike } from './math.js';
 
 /** PyTorch's can_cast: no float into an integer tensor, no number into a bool tensor. */
@@ -31,13 +32,13 @@ export function inPlace(op: string, self: Tensor, args: readonly TensorLike[], c
       throw new AutogradError(op, `in-place change of a view (shape ${fmtShape(self.shape)}) inside a recorded graph is not supported; use the out-of-place op and cat/where/indexPut to build the new tensor`);
     }
   }
-  const result = compute(recording ? applyOp('clone', [self], null) : self);
+  const src = recording ? applyOp('clone', [self], null) : self;
+  let result = compute(src);
+  // A new value that does not depend on the old one (copy_, fill_, uniform_) is still recorded,
+  // as 0 * old + new, so the old history gets a zero gradient rather than a stale one.
+  if (recording && !result.requiresGrad) result = src.mul(0).add(result);
   write(op, self, result, strictCast);
-  if (recording && result.requiresGrad) {
-    self.gradFn = result.gradFn;
-    self.outputNr = result.outputNr;
-    self.requiresGrad = true;
-  }
+  if (recording) self.rebaseHistory(result.gradFn!, result.outputNr);
   return self;
 }
 
@@ -58,22 +59,19 @@ function write(op: string, self: Tensor, value: Tensor, strictCast: boolean): vo
 /** Copies src's values into self (broadcast, cast). Example: `w.copy_(pretrained)`. */
 export function copy_(self: Tensor, source: Tensor): Tensor {
   const src = source.device === self.device ? source : source.to(self.device);
-  // copy_ casts freely (float into int truncates), unlike arithmetic in-place ops. When recorded,
-  // the new value is a node of self's shape whose gradient flows to src alone.
+  // copy_ casts freely (float into int truncates), unlike arithmetic in-place ops. Recorded, the
+  // new value is 0 * old + src: the old history gets zeros and src the gradient.
   const recorded = isGradEnabled() && (self.requiresGrad || src.requiresGrad);
-  return inPlace('copy_', self, [src], () => (recorded ? src.to(self.dtype).expand(self.shape).clone() : src), false);
+  return inPlace('copy_', self, [src], (s) => (recorded ? s.mul(0).add(src.to(self.dtype)) : src), false);
 }
 
 /** Sets every element to value. Example: `t.fill_(0.5)`. */
 export function fill_(self: Tensor, value: number | boolean): Tensor {
   self.assertLive();
-  if (isGradEnabled() && self.isLeaf && self.requiresGrad) {
-    throw new AutogradError('fill_', 'a leaf tensor that requires grad is being used in an in-place operation; wrap it in fm.noGrad(() => ...)');
-  }
+  // Recorded (a tensor of the graph): through inPlace, for its checks and the zero gradient.
+  if (isGradEnabled() && self.requiresGrad) return inPlace('fill_', self, [], () => full(self.shape, value, { dtype: self.dtype, device: self.device }));
   self.storage.backend.fill(self.view_(), Number(value));
   self.storage.version++;
-  self.gradFn = null;
-  if (!self.isLeaf) self.requiresGrad = false;
   return self;
 }
 /** Sets every element to 0. Example: `p.grad.zero_()`. */

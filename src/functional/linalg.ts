@@ -20,7 +20,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (b2.shape[b2.ndim - 2] !== k) {
     throw new ShapeError('matmul', `shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${k} != ${b2.shape[b2.ndim - 2]}) (inputs: ${describeInputs([a, b])})`);
   }
-  const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  let batch: number[];
+  try {
+    batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  } catch {
+    throw new ShapeError('matmul', `the batch dims of ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be broadcast together (inputs: ${describeInputs([a, b])})`);
+  }
   const ae = expand(a2, [...batch, ...a2.shape.slice(-2)]);
   const be = expand(b2, [...batch, ...b2.shape.slice(-2)]);
   let out = applyOp('matmul', [ae, be], null);

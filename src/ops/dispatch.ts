@@ -7,7 +7,7 @@ import { backendFor } from '../backend/registry.js';
 import type { Backend, View } from '../backend/interface.js';
 import type { Device } from '../device.js';
 import { isFloating, type DType } from '../dtype.js';
-import { DeviceError, FiammaError, addErrorContext } from '../errors.js';
+import { AutogradError, DeviceError, FiammaError, addErrorContext } from '../errors.js';
 import { isGradEnabled, setGradEnabled } from '../autograd/grad_mode.js';
 import { gradientEdge } from '../autograd/engine.js';
 import { numelOf, fmtShape } from '../tensor/shape.js';
@@ -35,6 +35,15 @@ export function describeInputs(inputs: readonly Tensor[]): string {
   return inputs.map((t) => `${fmtShape(t.shape)} ${t.dtype} on ${t.device}`).join(', ');
 }
 
+/**
+ * A view whose storage changed in place after it was made (through its base or another view)
+ * would backpropagate through its old history. PyTorch rebuilds the view's history; Fiamma asks
+ * for the view to be made again.
+ */
+function staleViewError(op: string, t: Tensor): AutogradError {
+  return new AutogradError(op, `a view (shape ${fmtShape(t.shape)}) is used after its storage was modified in place; its recorded history would be stale. Take the view again after the in-place change`);
+}
+
 /** Raises unless every input lives on one device. */
 export function checkSameDevice(op: string, inputs: readonly Tensor[]): void {
   if (inputs.length < 2) return;
@@ -55,7 +64,11 @@ export function applyOp<K extends PrimName>(name: K, inputs: readonly Tensor[], 
   checkSameDevice(name, inputs);
   let record = false;
   if (def.backward !== undefined && isGradEnabled()) {
-    for (const t of inputs) if (t.requiresGrad) record = true;
+    for (const t of inputs) {
+      if (!t.requiresGrad) continue;
+      record = true;
+      if (t.base !== null && t.gradFn !== null && t.viewVersion !== t.storage.version) throw staleViewError(name, t);
+    }
   }
   const ctx = record ? new Ctx(name, inputs.map((t) => t.requiresGrad), inputs.map((t) => t.shape)) : noGradCtx;
   const mode = isGradEnabled();
@@ -74,6 +87,7 @@ export function applyOp<K extends PrimName>(name: K, inputs: readonly Tensor[], 
     const meta = inputs.map((t) => (t.requiresGrad ? { shape: t.shape, dtype: t.dtype, device: t.device } : null));
     out.gradFn = new OpNode(name, next, meta, def, ctx, attrs);
     out.requiresGrad = true;
+    if (out.base !== null) out.viewVersion = out.storage.version;
   }
   return out;
 }

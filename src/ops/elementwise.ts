@@ -57,8 +57,9 @@ const clampRef = (x: number, lo: number, hi: number) => {
   return m > hi ? hi : m;
 };
 
-// A gradient that is zero almost everywhere (floor, sign, ...): PyTorch returns zeros.
-const zeroGrad = (g: Tensor) => g.mul(0);
+// A gradient that is zero almost everywhere (floor, sign, ...): PyTorch returns zeros (not g * 0,
+// which would carry NaN and Inf from upstream).
+const zeroGrad = (g: Tensor) => g.newZeros(g.shape);
 
 export const unaryOps = {
   neg: { expr: '-x', ref: (x) => -x, dtype: 'same', grad: (g) => g.neg() },
@@ -197,7 +198,7 @@ function minMaxGrad(loses: 'gt' | 'lt', self: 'a' | 'b'): BinaryGrad {
     return g.mul(0.5).where(x.eq(y), g).where(x[loses](y).logicalNot(), 0);
   };
 }
-const zeros2: readonly [BinaryGrad, BinaryGrad] = [(g) => g.mul(0), (g) => g.mul(0)];
+const zeros2: readonly [BinaryGrad, BinaryGrad] = [zeroGrad, zeroGrad];
 
 export const binaryOps = {
   add: { expr: 'x + y', ref: (x, y) => x + y, dtype: 'same', grad: [(g) => g, (g) => g] },
@@ -213,11 +214,12 @@ export const binaryOps = {
     grad: [(g) => g, (g, a, b) => g.mul(a.div(b, { roundingMode: 'floor' })).neg()],
   },
   fmod: { expr: 'fmod(x, y)', ref: (x, y) => x % y, dtype: 'same', grad: [(g) => g, (g, a, b) => g.mul(a.div(b, { roundingMode: 'trunc' })).neg()] },
-  // d a^b = b a^(b-1) da + a^b log(a) db; the db term is 0 where a = 0 and b >= 0 (PyTorch's convention).
+  // d a^b = b a^(b-1) da + a^b log(a) db. PyTorch's conventions at the edges: the da term is 0
+  // where b = 0 (0^0 has slope 0), the db term 0 where a = 0 and b >= 0.
   pow: {
     expr: 'pow(x, y)', ref: scalarMath.pow, dtype: 'same', savesOutput: true,
     grad: [
-      (g, a, b) => g.mul(b).mul(a.pow(b.sub(1))),
+      (g, a, b) => g.mul(b).mul(a.pow(b.sub(1))).where(b.ne(0), 0),
       (g, a, b, out) => g.mul(out).mul(a.log()).where(a.eq(0).logicalAnd(b.ge(0)).logicalNot(), 0),
     ],
   },

@@ -142,7 +142,9 @@ Object.assign(Tensor.prototype, {
   bool(this: Tensor) { return this.to('bool'); },
   cpu(this: Tensor) { return this.to('cpu'); },
   detach(this: Tensor): Tensor {
-    return new Tensor(this.storage, this.shape, this.strides, this.offset, this.base ?? this);
+    // An owner of the same storage (not a view): it keeps the memory alive on its own, and may be
+    // changed in place freely, as in PyTorch.
+    return new Tensor(this.storage, this.shape, this.strides, this.offset);
   },
   detach_(this: Tensor): Tensor {
     this.gradFn = null;

@@ -1,8 +1,15 @@
 // Deterministic release: scope(fn) disposes the tensors created inside fn that it does not
 // return (what `tf.tidy` does), so device memory is freed without waiting for the collector.
+// The open scope lives in an AsyncLocalStorage context, so concurrent async scopes stay apart.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Tensor } from './tensor.js';
 
-const scopes: Set<Tensor>[] = [];
+interface Scope {
+  readonly created: Set<Tensor>;
+  readonly parent: Scope | undefined;
+}
+
+const context = new AsyncLocalStorage<Scope>();
 /** How many live graph nodes saved each tensor for backward. */
 const savedCount = new WeakMap<Tensor, number>();
 /** Tensors a scope would have disposed but a graph still needed: disposed when the graph lets go. */
@@ -23,7 +30,7 @@ export function releaseSaved(t: Tensor): void {
 }
 
 export function trackInScope(t: Tensor): void {
-  if (scopes.length > 0) scopes[scopes.length - 1]!.add(t);
+  context.getStore()?.created.add(t);
 }
 
 function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): void {
@@ -36,15 +43,14 @@ function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): 
   for (const v of value instanceof Map ? value.values() : Object.values(value)) collect(v, into, seen);
 }
 
-function close(created: Set<Tensor>, result: unknown): void {
+function close(scope: Scope, result: unknown): void {
   const kept = new Set<Tensor>();
   collect(result, kept);
   // A kept view needs its base, and so does a view a graph saved: their memory is the base's.
-  for (const t of created) if ((savedCount.get(t) ?? 0) > 0 && t.base) kept.add(t.base);
+  for (const t of scope.created) if ((savedCount.get(t) ?? 0) > 0 && t.base) kept.add(t.base);
   for (const t of [...kept]) if (t.base) kept.add(t.base);
-  const outer = scopes[scopes.length - 1];
-  for (const t of created) {
-    if (kept.has(t)) outer?.add(t);
+  for (const t of scope.created) {
+    if (kept.has(t)) scope.parent?.created.add(t);
     else if ((savedCount.get(t) ?? 0) > 0) pending.add(t);
     else t.dispose();
   }
@@ -56,37 +62,35 @@ function close(created: Set<Tensor>, result: unknown): void {
  * Example: `const loss = fm.scope(() => model(x).sub(y).square().mean())`.
  */
 export function scope<T>(fn: () => T): T {
-  const created = new Set<Tensor>();
-  scopes.push(created);
+  const s: Scope = { created: new Set(), parent: context.getStore() };
   let result: T;
   try {
-    result = fn();
+    result = context.run(s, fn);
   } catch (e) {
-    scopes.splice(scopes.lastIndexOf(created), 1);
-    close(created, undefined);
+    close(s, undefined);
     throw e;
   }
   if (result instanceof Promise) {
     return result.then(
       (r) => {
-        scopes.splice(scopes.lastIndexOf(created), 1);
-        close(created, r);
+        close(s, r);
         return r;
       },
       (e) => {
-        scopes.splice(scopes.lastIndexOf(created), 1);
-        close(created, undefined);
+        close(s, undefined);
         throw e;
       },
     ) as T;
   }
-  scopes.pop();
-  close(created, result);
+  close(s, result);
   return result;
 }
 
-/** Exempts `t` from the enclosing scope's disposal. Example: `fm.keep(runningMean)`. */
+/** Exempts `t` (and the base it views) from the enclosing scopes' disposal. Example: `fm.keep(runningMean)`. */
 export function keep<T extends Tensor>(t: T): T {
-  for (const s of scopes) s.delete(t);
+  for (let s = context.getStore(); s; s = s.parent) {
+    s.created.delete(t);
+    if (t.base) s.created.delete(t.base);
+  }
   return t;
 }

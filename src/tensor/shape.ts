@@ -69,7 +69,8 @@ export function normDim(op: string, dim: number, ndim: number): number {
 
 /** Normalises a list of dims (undefined: all), rejecting repeats. */
 export function normDims(op: string, dims: number | readonly number[] | undefined | null, ndim: number): number[] {
-  if (dims === undefined || dims === null) return [...Array(ndim).keys()];
+  // An empty list means every dim, as in PyTorch.
+  if (dims === undefined || dims === null || (typeof dims !== 'number' && dims.length === 0)) return [...Array(ndim).keys()];
   const list = typeof dims === 'number' ? [dims] : dims;
   const out = list.map((d) => normDim(op, d, ndim));
   if (new Set(out).size !== out.length) throw new IndexError(op, `dim ${list.join(', ')} appears multiple times in the list of dims`);

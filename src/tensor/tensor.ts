@@ -29,6 +29,10 @@ export class Tensor {
   outputNr = 0;
   private acc: AccumulateGrad | null = null;
   private retains = false;
+  /** The hook retainGrad() put on gradFn, moved when an in-place op rebases this tensor's history. */
+  private retainHook: GradHook | null = null;
+  /** For a view with a graph node: the storage version it was made at (see staleViewError). */
+  viewVersion = 0;
   private disposed = false;
 
   constructor(
@@ -131,10 +135,23 @@ export class Tensor {
     if (!this.requiresGrad) throw new AutogradError('retainGrad', "can't retainGrad on a tensor that has requiresGrad=false");
     if (this.isLeaf || this.retains) return;
     this.retains = true;
-    this.gradFn!.addTensorHook(this.outputNr, (g) => {
+    this.retainHook = (g) => {
       // A copy: g keeps flowing through backward and may be a view of another gradient.
-      this.grad = keep(this.grad === null ? g.detach().clone() : this.grad.add(g).detach());
-    });
+      this.grad = keep(this.grad === null ? g.detach().clone() : this.grad.add(g).detach().clone());
+    };
+    this.gradFn!.addTensorHook(this.outputNr, this.retainHook);
+  }
+
+  /** Points this tensor at a new graph node after an in-place op (moving retainGrad's hook along). */
+  rebaseHistory(node: Node, outputNr: number): void {
+    if (this.retainHook && this.gradFn) {
+      const list = this.gradFn.tensorHooks?.[this.outputNr];
+      list?.splice(list.indexOf(this.retainHook), 1);
+      node.addTensorHook(outputNr, this.retainHook);
+    }
+    this.gradFn = node;
+    this.outputNr = outputNr;
+    this.requiresGrad = true;
   }
 
   /**

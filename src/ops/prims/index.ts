@@ -35,6 +35,21 @@ function scatterForward(op: string, accumulate: boolean, x: Tensor, dim: number,
   return out;
 }
 
+/**
+ * The gradient of scatter's src: gathered at the index, which may cover only a corner of src;
+ * the rest of src was not read and gets zeros.
+ */
+function srcGrad(g: Tensor, dim: number, index: Tensor, srcShape: readonly number[]): Tensor {
+  let grad = g.gather(dim, index);
+  for (let d = 0; d < srcShape.length; d++) {
+    if (grad.shape[d] === srcShape[d]) continue;
+    const shape = grad.shape.slice();
+    shape[d] = srcShape[d]!;
+    grad = applyOp('sliceBackward', [grad], { dim: d, start: 0, step: 1, length: grad.shape[d]!, shape });
+  }
+  return grad;
+}
+
 export const indexDefs = {
   // d gather: each gathered element's gradient is added back where it came from.
   gather: {
@@ -56,7 +71,7 @@ export const indexDefs = {
     backward: (ctx, g, dim) => {
       const index = ctx.get(0);
       const [nx, , ns] = ctx.needsGrad;
-      return [nx ? g.scatter(dim, index, 0) : null, null, ns ? g.gather(dim, index) : null];
+      return [nx ? g.scatter(dim, index, 0) : null, null, ns ? srcGrad(g, dim, index, ctx.inputShape(2)) : null];
     },
   } satisfies OpDef<number>,
   scatterAdd: {
@@ -64,7 +79,7 @@ export const indexDefs = {
       ctx.save(index!);
       return scatterForward('scatterAdd', true, x!, dim, index!, src!);
     },
-    backward: (ctx, g, dim) => [g, null, ctx.needsGrad[2] ? g.gather(dim, ctx.get(0)) : null],
+    backward: (ctx, g, dim) => [g, null, ctx.needsGrad[2] ? srcGrad(g, dim, ctx.get(0), ctx.inputShape(2)) : null],
   } satisfies OpDef<number>,
   // Inputs are already of one dtype and of equal shapes except along dim (checked by cat()).
   cat: {

@@ -38,9 +38,10 @@ export const normDefs = {
         const mask = x.abs().eq(n);
         return [ge.mul(x.sign()).mul(mask).div(mask.sum(attrs.dims, { keepdim: true }))];
       }
-      // d ||x||_p = x |x|^(p-2) / ||x||^(p-1); 0 where the norm is 0.
-      const scale = p === 2 ? x.div(n) : x.mul(x.abs().pow(p - 2)).div(n.pow(p - 1));
-      return [ge.mul(scale).where(n.ne(0), 0)];
+      // d ||x||_p = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0, and at x = 0 for p < 1.
+      const scale = p === 2 ? x.div(n) : x.sign().mul(x.abs().pow(p - 1)).div(n.pow(p - 1));
+      const grad = ge.mul(scale).where(n.ne(0), 0);
+      return [p < 1 ? grad.where(x.ne(0), 0) : grad];
     },
   } satisfies OpDef<NormAttrs>,
 };
