@@ -20,3 +20,4 @@ export { variance as var } from './functional/reduction.js';
 export * from './functional/shape.js';
 export * from './functional/indexing.js';
 export * from './functional/linalg.js';
+export * from './functional/conv.js';

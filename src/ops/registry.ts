@@ -9,6 +9,7 @@ import { movementDefs, type SliceAttrs } from './prims/movement.js';
 import { reduceDefs, type ReduceAttrs } from './prims/reduce.js';
 import { indexDefs } from './prims/index.js';
 import { normDefs, type NormAttrs } from './prims/norm.js';
+import { stridedDefs, type StridedAttrs } from './prims/strided.js';
 
 /** Each primitive's attributes (the non-tensor arguments). */
 export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
@@ -38,6 +39,8 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   cat: number;
   argsort: { dim: number; descending: boolean };
   matmul: null;
+  asStrided: StridedAttrs;
+  asStridedBackward: StridedAttrs & { readonly inputShape: readonly number[] };
 };
 
 export type PrimName = keyof PrimAttrs;
@@ -50,4 +53,5 @@ export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
   ...reduceDefs,
   ...normDefs,
   ...indexDefs,
+  ...stridedDefs,
 };

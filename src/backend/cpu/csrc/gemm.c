@@ -7,6 +7,9 @@
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#else
+static int omp_get_num_threads(void) { return 1; }
+static int omp_get_thread_num(void) { return 0; }
 #endif
 
 #define GEMM_DEFINE(T, SFX, VLEN, MR, NV, KC, MC, NC)                                                   \
@@ -105,7 +108,6 @@
         int64_t kc = k - pc < KC ? k - pc : KC;                                                          \
         int acc = pc > 0;                                                                                \
         int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                                     \
-        int64_t nblocks = (m + MC - 1) / MC;                                                             \
         _Pragma("omp parallel num_threads(nth)") {                                                       \
           _Pragma("omp for schedule(static)")                                                            \
           for (int64_t jp = 0; jp < np; jp++) {                                                          \
@@ -113,14 +115,14 @@
             int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                        \
             pack_b_##SFX(kc, nr, b + pc * brs + (jc + j0) * bcs, brs, bcs, bpack + jp * NR_##SFX * kc);   \
           }                                                                                              \
+          /* Each thread takes an equal share of the MR-row panels (balanced for any m). */              \
+          int nt = omp_get_num_threads(), t = omp_get_thread_num();                                      \
+          int64_t panels = (m + MR - 1) / MR;                                                            \
+          int64_t r0 = panels * t / nt * MR, r1 = panels * (t + 1) / nt * MR;                            \
+          if (r1 > m) r1 = m;                                                                            \
           T* apack = aligned_alloc(64, (MC * KC * sizeof(T) + 63) / 64 * 64);                            \
-          /* Rows are split among threads: by MC blocks when there are enough, else by MR panels. */     \
-          int64_t work = nblocks >= nth ? nblocks : (m + MR - 1) / MR;                                   \
-          int64_t step = nblocks >= nth ? MC : MR;                                                       \
-          _Pragma("omp for schedule(static)")                                                            \
-          for (int64_t w = 0; w < work; w++) {                                                           \
-            int64_t ic = w * step;                                                                       \
-            int64_t mc = m - ic < step ? m - ic : step;                                                  \
+          for (int64_t ic = r0; ic < r1; ic += MC) {                                                     \
+            int64_t mc = r1 - ic < MC ? r1 - ic : MC;                                                    \
             for (int64_t ir = 0; ir < mc; ir += MR) {                                                    \
               int64_t mr = mc - ir < MR ? mc - ir : MR;                                                  \
               pack_a_##SFX(mr, kc, a + (ic + ir) * ars + pc * acs, ars, acs, apack + ir * kc);           \
@@ -150,9 +152,25 @@
 #define FM_VBYTES 16
 #endif
 
-// Tiles: MR rows by NV vectors of columns; KC deep so an A panel stays in L1, MC x KC of A in L2.
-GEMM_DEFINE(float, f32, FM_VBYTES / 4, 12, 2, 256, 96, 4096)
-GEMM_DEFINE(double, f64, FM_VBYTES / 8, 12, 2, 256, 96, 4096)
+// Tiles: MR rows by NV vectors of columns (14 x 2 uses 28 of AVX-512's 32 registers for sums); KC
+// deep so an A panel stays in L1 and MC x KC of A in L2; sizes chosen by measurement on the bench machine.
+#ifndef FM_KC
+#define FM_KC 256
+#endif
+#ifndef FM_MC
+#define FM_MC 196
+#endif
+#ifndef FM_NC
+#define FM_NC 4096
+#endif
+#ifndef FM_MR
+#define FM_MR 14
+#endif
+#ifndef FM_NV
+#define FM_NV 2
+#endif
+GEMM_DEFINE(float, f32, FM_VBYTES / 4, FM_MR, FM_NV, FM_KC, FM_MC, FM_NC)
+GEMM_DEFINE(double, f64, FM_VBYTES / 8, FM_MR, FM_NV, FM_KC, FM_MC, FM_NC)
 
 /** The machine's fp32 FMA peak probe: `iters` rounds of independent vector FMAs (for the bench). */
 float fm_fma_probe_f32(int64_t iters) {
