@@ -6,6 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { N4M, workloads, type Timing, type Workload } from './workloads.js';
 import { CpuMeter, Peer, repoRoot } from './peer.js';
+import { startTfjs, tfjsWorkload } from './tfjs_peer.js';
+import { cpuKernelsInUse, getNumThreads } from '../src/index.js';
 
 // --- timing --------------------------------------------------------------------------------
 
@@ -68,18 +70,26 @@ async function main(): Promise<void> {
   const peer = only ? 'skipped by --only' : await Peer.start(root, cores);
   const peerOk = typeof peer !== 'string';
   if (!peerOk) console.log(`PyTorch: not available (${peer})`);
+  const tfjs = only ? 'skipped by --only' : await startTfjs();
+  const tfjsOk = typeof tfjs !== 'string';
+  if (!tfjsOk) console.log(`TensorFlow.js: not available (${tfjs})`);
 
   // The peer's own threads (idle or spinning down) count as the bench's, not as other load.
   const pids = peerOk && peer.pid !== undefined ? [peer.pid] : [];
   const meters = { fiamma: new CpuMeter(pids), pytorch: new CpuMeter(pids) };
-  const rows: string[][] = [['workload', 'unit', 'Fiamma', 'PyTorch', 'speed ratio']];
+  const rows: string[][] = [['workload', 'unit', 'Fiamma', 'PyTorch', 'vs PyTorch', 'TF.js wasm', 'vs TF.js']];
   const results: Record<string, unknown> = {};
   const ours = new Map<string, number>();
   const theirs = new Map<string, number>();
   try {
     for (const w of selected) {
       const mine = await meters.fiamma.measure(() => time(w));
-      const their = peerOk ? await meters.pytorch.measure(() => peer.time(w)) : null;
+      const their = peerOk && !w.noPeer ? await meters.pytorch.measure(() => peer.time(w)) : null;
+      // TF.js runs in this process with the same batches; a string says why it cannot run this one.
+      const tfRun = tfjsOk ? tfjsWorkload(tfjs.tf, w.key, w.size) : undefined;
+      const tf = typeof tfRun === 'function' ? time({ ...w, setup: () => tfRun }) : null;
+      const tfRatio = tf === null ? null : tf.secondsPerOp / mine.secondsPerOp;
+      const tv = tf === null ? null : figure(w, tf.secondsPerOp);
       const theirSec = their === null ? null : median(their);
       ours.set(w.key, mine.secondsPerOp);
       if (theirSec !== null) theirs.set(w.key, theirSec);
@@ -87,14 +97,16 @@ async function main(): Promise<void> {
       const ratio = theirSec === null ? null : theirSec / mine.secondsPerOp;
       const fv = figure(w, mine.secondsPerOp);
       const pv = theirSec === null ? null : figure(w, theirSec);
-      process.stderr.write(`${w.key}: Fiamma ${fmt(fv)}, PyTorch ${fmt(pv)} ${w.unit}\n`);
-      rows.push([w.label, w.unit, fmt(fv), fmt(pv), ratio === null ? '' : `${fmt(ratio)}x`]);
+      process.stderr.write(`${w.key}: Fiamma ${fmt(fv)}, PyTorch ${fmt(pv)}, TF.js ${typeof tfRun === 'string' ? 'n/a' : fmt(tv)} ${w.unit}\n`);
+      rows.push([w.label, w.unit, fmt(fv), fmt(pv), ratio === null ? '' : `${fmt(ratio)}x`, typeof tfRun === 'string' ? 'n/a' : fmt(tv), tfRatio === null ? '' : `${fmt(tfRatio)}x`]);
       results[w.key] = {
         label: w.label, unit: w.unit, ...(w.reference ? { reference: true } : {}),
         size: w.size, batch: w.batch, batches: w.batches, warmup: w.warmup,
         fiamma: { value: fv, secondsPerOp: mine.secondsPerOp, samplesSecondsPerOp: mine.samples },
         pytorch: theirSec === null ? null : { value: pv, secondsPerOp: theirSec, samplesSecondsPerOp: their },
         speedRatio: ratio,
+        tfjsWasm: typeof tfRun === 'string' ? { unsupported: tfRun } : tf === null ? null : { value: tv, secondsPerOp: tf.secondsPerOp, samplesSecondsPerOp: tf.samples },
+        speedRatioVsTfjs: tfRatio,
       };
     }
   } finally {
@@ -115,16 +127,17 @@ async function main(): Promise<void> {
   const machine = {
     hostname: os.hostname(), cpu: os.cpus()[0]?.model ?? 'unknown', cores, platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version, pytorch: peerOk ? peer.torch : null, pytorchThreads: peerOk ? peer.threads : null,
+    tfjs: tfjsOk ? `${tfjs.version} (wasm backend)` : null, fiammaCpuKernels: cpuKernelsInUse(), fiammaThreads: getNumThreads(),
     otherProcessesCpuShare: contention,
   };
   const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
-  console.log(`\nFiamma ${version} (cpu, TypeScript kernels) vs PyTorch ${machine.pytorch ?? 'n/a'} on ${machine.cpu}, ${cores} cores, Node ${machine.node}`);
+  console.log(`\nFiamma ${version} (cpu, ${machine.fiammaCpuKernels} kernels, ${machine.fiammaThreads} threads) vs PyTorch ${machine.pytorch ?? 'n/a'} and TF.js ${machine.tfjs ?? 'n/a'} on ${machine.cpu}, ${cores} cores, Node ${machine.node}`);
   const pct = (v: number | null): string => (v === null ? 'n/a' : `${(100 * v).toFixed(0)}%`);
   const busy = Math.max(contention.fiamma ?? 0, contention.pytorch ?? 0) > 0.1;
   console.log(`other processes took ${pct(contention.fiamma)} of the machine's CPU time during the Fiamma runs, ${pct(contention.pytorch)} during PyTorch's` +
     (busy ? ' (WARNING: above 10%, the figures are skewed; rerun on a quiet machine)' : ''));
-  console.log('speed ratio = Fiamma speed / PyTorch speed (>1 means Fiamma is faster); figures are medians of timed batches\n');
+  console.log('vs X = Fiamma speed / X speed (>1 means Fiamma is faster); figures are medians of timed batches; ref rows measure the machine\n');
   console.log(table(rows));
   console.log(`\nadd 4M reaches ${(100 * derived.addFractionOfJsCopyBandwidth.fiamma).toFixed(0)}% of this machine's JS copy bandwidth (${fmt(copyJs)} GB/s)` +
     (derived.addFractionOfJsCopyBandwidth.pytorch === null ? '' : `; PyTorch's add reaches ${(100 * derived.addFractionOfJsCopyBandwidth.pytorch).toFixed(0)}%`));
@@ -133,6 +146,7 @@ async function main(): Promise<void> {
     date: localDate(started), startedAt: started.toISOString(), fiamma: version, machine,
     convention: 'speedRatio = Fiamma speed / PyTorch speed = PyTorch seconds per op / Fiamma seconds per op; > 1 means Fiamma is faster',
     peerStatus: peerOk ? 'ok' : `not available: ${peer}`,
+    tfjsStatus: tfjsOk ? 'ok' : `not available: ${tfjs}`,
     workloads: results, derived,
   };
   const dir = path.join(root, 'bench', 'results');

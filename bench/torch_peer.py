@@ -70,12 +70,61 @@ def softmax(size):
     return no_grad_loop(lambda: torch.softmax(a, -1))
 
 
+def param(shape, fan_in):
+    b = 1 / fan_in ** 0.5
+    return (torch.rand(shape) * 2 * b - b).requires_grad_()
+
+
+def sgd_step(params, loss, lr=0.01):
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p.sub_(p.grad * lr)
+            p.grad = None
+    return loss.item()
+
+
+def mlp_step(size):
+    torch.manual_seed(0)
+    x, y = torch.randn(128, 784), torch.randint(0, 10, (128,))
+    p = [param((256, 784), 784), param((256,), 784), param((256, 256), 256), param((256,), 256), param((10, 256), 256), param((10,), 256)]
+
+    def run(reps):
+        for _ in range(reps):
+            h1 = torch.relu(x @ p[0].T + p[1])
+            h2 = torch.relu(h1 @ p[2].T + p[3])
+            loss = -torch.log_softmax(h2 @ p[4].T + p[5], 1).gather(1, y.unsqueeze(1)).mean()
+            sgd_step(p, loss)
+    return run
+
+
+def cnn_step(size):
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    p = [param((32, 1, 3, 3), 9), param((32,), 9), param((64, 32, 3, 3), 288), param((64,), 288),
+         param((128, 1600), 1600), param((128,), 1600), param((10, 128), 128), param((10,), 128)]
+    F = torch.nn.functional
+
+    def run(reps):
+        for _ in range(reps):
+            c1 = F.max_pool2d(torch.relu(F.conv2d(x, p[0], p[1])), 2)
+            c2 = F.max_pool2d(torch.relu(F.conv2d(c1, p[2], p[3])), 2)
+            h = torch.relu(c2.flatten(1) @ p[4].T + p[5])
+            loss = -torch.log_softmax(h @ p[6].T + p[7], 1).gather(1, y.unsqueeze(1)).mean()
+            sgd_step(p, loss)
+    return run
+
+
 WORKLOADS = {
     'tiny_add': tiny_add,
     'tiny_mul_backward': tiny_mul_backward,
     'add_4m': add,
     'copy_4m': copy,
     'matmul_256': matmul,
+    'matmul_1024': matmul,
+    'matmul_2048': matmul,
+    'mlp_step': mlp_step,
+    'cnn_step': cnn_step,
     'sum_4m': sum_,
     'exp_1m': exp,
     'softmax_1024': softmax,

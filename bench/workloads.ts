@@ -1,6 +1,8 @@
 // The benchmark's workloads: each builds its inputs, checks Fiamma's result once against plain
 // JS, and returns the timed loop; the same keys name the PyTorch side in torch_peer.py.
 import * as fm from '../src/index.js';
+import { loadNative } from '../src/backend/cpu/native.js';
+import { cnnStep, mlpStep } from './models.js';
 
 /** A figure reads as a time per op (lower is better) or as a rate (higher is better). */
 export type Unit = 'us/op' | 'ms/op' | 'GB/s' | 'GFLOP/s';
@@ -21,8 +23,10 @@ export interface Workload {
   batches: number;
   /** Untimed batches first (JIT, allocator, caches). */
   warmup: number;
-  /** A machine reference rather than a Fiamma op (the Fiamma column is plain JS). */
+  /** A machine reference rather than a Fiamma op (the Fiamma column is plain JS or C). */
   reference?: true;
+  /** Has no PyTorch counterpart. */
+  noPeer?: true;
   /** Builds the inputs, checks the op's result once, and returns a function running `reps` ops. */
   setup: () => (reps: number) => void;
 }
@@ -52,6 +56,14 @@ function f32(t: fm.Tensor): Float32Array {
 }
 
 // --- workloads -----------------------------------------------------------------------------
+
+/** A function of the native kernel library (the bench's FMA probe). */
+function nativeFn(name: string, result: string, args: string[]): (...a: unknown[]) => unknown {
+  return loadNative().fn(name, result, args);
+}
+function vectorFloats(): number {
+  return Number(nativeFn('fm_vector_floats', 'int', [])());
+}
 
 export const workloads: Workload[] = [
   {
@@ -109,22 +121,37 @@ export const workloads: Workload[] = [
       };
     },
   },
-  {
-    key: 'matmul_256', label: 'matmul 256x256 f32 (2n^3 flop)', unit: 'GFLOP/s', work: 2 * 256 ** 3, size: [256, 256], batch: 2, batches: 9, warmup: 1,
+  ...[256, 1024, 2048].map((n): Workload => ({
+    key: `matmul_${n}`, label: `matmul ${n}x${n} f32 (2n^3 flop)`, unit: 'GFLOP/s', work: 2 * n ** 3, size: [n, n],
+    batch: n <= 256 ? 20 : n <= 1024 ? 2 : 1, batches: n <= 1024 ? 9 : 5, warmup: 1,
     setup() {
-      const a = fm.randn([256, 256]);
-      const b = fm.randn([256, 256]);
+      const a = fm.randn([n, n]);
+      const b = fm.randn([n, n]);
       const [x, y, z] = [f32(a), f32(b), f32(a.matmul(b))];
-      for (const [i, j] of [[0, 0], [17, 200], [255, 255], [128, 3]] as const) {
+      for (const [i, j] of [[0, 0], [17, n - 56], [n - 1, n - 1], [n >> 1, 3]] as const) {
         let s = 0;
-        for (let k = 0; k < 256; k++) s += x[i * 256 + k]! * y[k * 256 + j]!;
-        expectClose(`matmul[${i},${j}]`, z[i * 256 + j]!, s, 1e-4, 1e-4);
+        for (let k = 0; k < n; k++) s += x[i * n + k]! * y[k * n + j]!;
+        expectClose(`matmul${n}[${i},${j}]`, z[i * n + j]!, s, 1e-4, 1e-3);
       }
       return (reps) => {
         for (let i = 0; i < reps; i++) a.matmul(b);
       };
     },
-  },
+  })),
+  ...[1, 0].map((single): Workload => {
+    const threads = single ? 1 : fm.getNumThreads();
+    const iters = 2_000_000;
+    return {
+      key: `fma_peak_${threads}t`, label: `ref: fp32 FMA peak, ${threads} thread${threads > 1 ? 's' : ''} (C, -O3 -march=native)`, unit: 'GFLOP/s',
+      work: 2 * vectorFloats() * 12 * iters * threads, size: [threads], batch: 1, batches: 7, warmup: 1, reference: true, noPeer: true,
+      setup() {
+        const probe = nativeFn('fm_fma_probe', 'double', ['int64_t', 'int']);
+        return (reps) => {
+          for (let i = 0; i < reps; i++) probe(iters, threads);
+        };
+      },
+    };
+  }),
   {
     key: 'sum_4m', label: 'sum of 4M f32', unit: 'ms/op', size: [N4M], batch: 5, batches: 9, warmup: 1,
     setup() {
@@ -163,5 +190,19 @@ export const workloads: Workload[] = [
       };
     },
   },
+  ...([['mlp_step', 'MLP 784-256-256-10 train step, batch 128 (SGD)', mlpStep], ['cnn_step', 'CNN conv 1-32-64 3x3 + pool, 1600-128-10 train step, batch 64', cnnStep]] as const).map(
+    ([key, label, make]): Workload => ({
+      key, label, unit: 'ms/op', size: [], batch: key === 'mlp_step' ? 20 : 3, batches: 7, warmup: 2,
+      setup() {
+        const step = make();
+        const first = step();
+        let last = first;
+        for (let i = 0; i < 5; i++) last = step();
+        if (!(last < first)) throw new Error(`bench check failed: ${key} loss did not decrease (${first} -> ${last})`);
+        return (reps) => {
+          for (let i = 0; i < reps; i++) step();
+        };
+      },
+    }),
+  ),
 ];
-

@@ -57,13 +57,14 @@ interface Windows {
  * A [N, C, out..., k...] view of the windows of a [N, C, spatial...] input (padded by `pad`
  * plus `extra` at the end for ceil mode), built with asStrided on the contiguous padded tensor.
  */
-function windows(op: string, x: Tensor, k: number[], s: number[], p: number[], d: number[], ceil: boolean, value = 0): Windows {
+function windows(op: string, x: Tensor, k: number[], s: number[], p: number[], d: number[], ceil: boolean, value = 0, extraValue = value): Windows {
   const nsp = k.length;
   const spatial = x.shape.slice(2);
   const out = spatial.map((len, i) => outLength(op, len, k[i]!, s[i]!, p[i]!, d[i]!, ceil));
   // Ceil mode may need elements past the padded end: pad those too (they never win / never count).
   const extra = spatial.map((len, i) => Math.max(0, (out[i]! - 1) * s[i]! + d[i]! * (k[i]! - 1) + 1 - (len + 2 * p[i]!)));
-  const xp = contiguous(padSpatial(x, p.map((pi, i) => [pi, pi + extra[i]!] as [number, number]), value));
+  const padded = padSpatial(x, p.map((pi) => [pi, pi] as [number, number]), value);
+  const xp = contiguous(extra.some((e) => e > 0) ? padSpatial(padded, extra.map((e) => [0, e] as [number, number]), extraValue) : padded);
   const ps = xp.shape.slice(2);
   const sp = ps.map((_, i) => ps.slice(i + 1).reduce((a, b) => a * b, 1));
   const [n, c] = [xp.shape[0]!, xp.shape[1]!];
@@ -233,10 +234,22 @@ function poolWindows(op: string, nsp: number, input: Tensor, kernelSize: Ints, o
   return { x, flat, unbatched, k, s, p, d, out: w.out };
 }
 
-function maxPoolNd(op: string, nsp: number, x: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints } = {}): Tensor {
-  // Padding never wins: it is -Infinity.
-  const { flat, unbatched } = poolWindows(op, nsp, x, kernelSize, opts, -Infinity);
-  const y = flat.max(-1).values;
+function maxPoolNd(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints } = {}): Tensor {
+  // Padding is -Infinity, so it never wins over a real element.
+  const { x, flat, unbatched, k, s, p, d } = poolWindows(op, nsp, input, kernelSize, opts, -Infinity);
+  let idx = flat.argmax(-1, { keepdim: true });
+  const kk = flat.shape[flat.ndim - 1]!;
+  // PyTorch's kernel scans each window with (v > max || isnan(v)): ties go to the first element,
+  // NaN to the last NaN, and an all -Infinity window to its first real element (not padding).
+  if (p.some((v) => v > 0) || opts.ceilMode) {
+    const valid = windows(op, ones([1, 1, ...x.shape.slice(2)], { device: x.device }), k, s, p, d, opts.ceilMode ?? false, 0).view;
+    const validFlat = reshape(valid, [1, 1, ...valid.shape.slice(2, 2 + nsp), kk]);
+    const firstValid = validFlat.argmax(-1, { keepdim: true });
+    idx = where(validFlat.expand(flat.shape).gather(-1, idx).gt(0), idx, firstValid);
+  }
+  const nan = flat.isnan();
+  if (nan.any().item()) idx = where(nan.any(-1, { keepdim: true }), nan.flip([-1]).to('float32').argmax(-1, { keepdim: true }).neg().add(kk - 1), idx);
+  const y = flat.gather(-1, idx).squeeze(-1);
   return unbatched ? squeeze(y, 0) : y;
 }
 
@@ -261,16 +274,11 @@ function avgPoolNd(op: string, nsp: number, input: Tensor, kernelSize: Ints, opt
   let y: Tensor;
   if (opts.divisorOverride !== undefined) y = total.div(opts.divisorOverride);
   else {
-    // Divide by the window's size clipped to the padded input (countIncludePad) or to the input.
-    const inside = (withPad: boolean) => {
-      const size = x.shape.slice(2);
-      const m = ones([1, 1, ...size], { device: x.device });
-      const padded = withPad ? padSpatial(m, p.map((pi) => [pi, pi] as [number, number]), 1) : m;
-      const pp = withPad ? p.map(() => 0) : p;
-      const w = windows(op, padded, k, s, pp, k.map(() => 1), opts.ceilMode ?? false, 0);
-      return reshape(w.view, [1, 1, ...out, k.reduce((a, b) => a * b, 1)]).sum(-1);
-    };
-    y = total.div(inside(opts.countIncludePad ?? true));
+    // Divide by the window's size clipped to the padded input (countIncludePad) or to the input:
+    // count ones over windows whose padding counts 1 (or 0) and whose ceil-mode overhang counts 0.
+    const ones1 = ones([1, 1, ...x.shape.slice(2)], { device: x.device, dtype: x.dtype });
+    const w = windows(op, ones1, k, s, p, k.map(() => 1), opts.ceilMode ?? false, (opts.countIncludePad ?? true) ? 1 : 0, 0);
+    y = total.div(reshape(w.view, [1, 1, ...out, k.reduce((a, b) => a * b, 1)]).sum(-1));
   }
   return unbatched ? squeeze(y, 0) : y;
 }

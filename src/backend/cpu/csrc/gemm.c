@@ -16,8 +16,18 @@ static int omp_get_thread_num(void) { return 0; }
   typedef T v_##SFX __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T))));                  \
   enum { MR_##SFX = MR, NR_##SFX = VLEN * NV };                                                        \
                                                                                                          \
-  /* Packs a KC x NR panel of B (rows k, columns j) row by row, zero-padding missing columns. */        \
+  /* Packs a KC x NR panel of B (rows k, columns j) row by row, zero-padding missing columns.     \
+     A column-major B (a transposed view) is read column by column, so reads stay contiguous. */ \
   static void pack_b_##SFX(int64_t kc, int64_t nr, const T* b, int64_t rs, int64_t cs, T* out) {        \
+    if (cs != 1 && rs == 1) {                                                                            \
+      for (int64_t j = 0; j < nr; j++) {                                                                 \
+        const T* col = b + j * cs;                                                                       \
+        for (int64_t k = 0; k < kc; k++) out[k * NR_##SFX + j] = col[k];                                 \
+      }                                                                                                  \
+      for (int64_t k = 0; k < kc; k++)                                                                   \
+        for (int64_t j = nr; j < NR_##SFX; j++) out[k * NR_##SFX + j] = 0;                               \
+      return;                                                                                            \
+    }                                                                                                    \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
       const T* row = b + k * rs;                                                                         \
       int64_t j = 0;                                                                                     \
@@ -28,8 +38,18 @@ static int omp_get_thread_num(void) { return 0; }
     }                                                                                                    \
   }                                                                                                      \
                                                                                                          \
-  /* Packs an MR x KC panel of A column by column, zero-padding missing rows. */                       \
+  /* Packs an MR x KC panel of A column by column, zero-padding missing rows; a row-major A is    \
+     read row by row (contiguous), a column-major one column by column. */                       \
   static void pack_a_##SFX(int64_t mr, int64_t kc, const T* a, int64_t rs, int64_t cs, T* out) {        \
+    if (cs == 1 && rs != 1) {                                                                            \
+      for (int64_t i = 0; i < mr; i++) {                                                                 \
+        const T* row = a + i * rs;                                                                       \
+        for (int64_t k = 0; k < kc; k++) out[k * MR_##SFX + i] = row[k];                                 \
+      }                                                                                                  \
+      for (int64_t k = 0; k < kc; k++)                                                                   \
+        for (int64_t i = mr; i < MR_##SFX; i++) out[k * MR_##SFX + i] = 0;                               \
+      return;                                                                                            \
+    }                                                                                                    \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
       const T* col = a + k * cs;                                                                         \
       int64_t i = 0;                                                                                     \
@@ -187,3 +207,11 @@ float fm_fma_probe_f32(int64_t iters) {
 
 /** Floats one vector holds, for the bench's flop count. */
 int fm_vector_floats(void) { return FM_VBYTES / 4; }
+
+/** The FMA probe on `threads` threads at once (each runs `iters` rounds). */
+double fm_fma_probe(int64_t iters, int threads) {
+  double s = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : s)
+  s += fm_fma_probe_f32(iters);
+  return s;
+}
