@@ -64,6 +64,19 @@ static inline uint8_t fm_u8(double v) {
   if (t < 0) t += 256.0;
   return (uint8_t)t;
 }
+#define FM_SEL(SFX, T, U) static inline T fm_sel_##SFX(uint8_t c, T a, T b) { \\
+  U ua, ub, m = (U)0 - (U)(c != 0); memcpy(&ua, &a, sizeof a); memcpy(&ub, &b, sizeof b); \\
+  ua = (ua & m) | (ub & ~m); memcpy(&a, &ua, sizeof a); return a; }
+FM_SEL(f32, float, uint32_t) FM_SEL(f64, double, uint64_t) FM_SEL(i32, int32_t, uint32_t)
+FM_SEL(i64, int64_t, uint64_t) FM_SEL(u8, uint8_t, uint8_t) FM_SEL(b8, uint8_t, uint8_t)
+/* An odometer over nd (<= 16) dims of shape sh carrying three offsets (strides s0, s1, s2):
+   started at flat position e by division once, then stepped by additions. */
+#define FM_ODO_START(nd, sh, e, s0, s1, s2, o0, o1, o2, idx) { int64_t rem_ = (e); o0 = o1 = o2 = 0; \\
+  for (int d_ = (nd) - 1; d_ >= 0; d_--) { idx[d_] = rem_ % (sh)[d_]; rem_ /= (sh)[d_]; \\
+    o0 += idx[d_] * (s0)[d_]; o1 += idx[d_] * (s1)[d_]; o2 += idx[d_] * (s2)[d_]; } }
+#define FM_ODO_NEXT(nd, sh, s0, s1, s2, o0, o1, o2, idx) for (int d_ = (nd) - 1; d_ >= 0; d_--) { \\
+  o0 += (s0)[d_]; o1 += (s1)[d_]; o2 += (s2)[d_]; if (++idx[d_] < (sh)[d_]) break; idx[d_] = 0; \\
+  o0 -= (int64_t)(s0)[d_] * (sh)[d_]; o1 -= (int64_t)(s1)[d_] * (sh)[d_]; o2 -= (int64_t)(s2)[d_] * (sh)[d_]; }
 static inline int64_t fm_i64(double v) {
   return (isfinite(v) && fabs(v) < 9223372036854775808.0) ? (int64_t)v : INT64_MIN;
 }
@@ -94,14 +107,35 @@ function loop(k: number, body: string): string {
     }
     return;
   }
-  const int64_t inner = sh[nd - 1], outer = n / inner;
+  const int64_t inner = sh[nd - 1];
   ${ks.map((i) => `const int64_t t${i} = s${i}[nd - 1];`).join(' ')}
-  #define FM_ROWS for (int64_t r = lo; r < hi; r++) { \\
+  /* Threads take equal slices of the elements (not of the rows: there may be one long row). */
+  #define FM_ELEMS for (int64_t e = lo, r = lo / inner, j0 = lo % inner; e < hi; r++, j0 = 0) { \\
     int64_t rem = r${ks.map((i) => `, b${i} = 0`).join('')}; \\
     for (int d = nd - 2; d >= 0; d--) { const int64_t q = rem % sh[d]; rem /= sh[d]; ${ks.map((i) => `b${i} += q * s${i}[d];`).join(' ')} } \\
-    for (int64_t j = 0; j < inner; j++) { ${ks.map((i) => `const int64_t i${i} = b${i} + j * t${i};`).join(' ')} ${body} } }
-  FM_PARALLEL(outer, n, FM_ROWS)
-  #undef FM_ROWS`;
+    const int64_t j1 = inner - j0 < hi - e ? inner : j0 + (hi - e); \\
+    ${innerVariants(k, body)} \\
+    e += j1 - j0; }
+  FM_PARALLEL(n, n, FM_ELEMS)
+  #undef FM_ELEMS`;
+}
+
+/**
+ * The inner loop of a strided row, versioned on the inner strides: with the output contiguous and
+ * each input contiguous or broadcast (stride 0), the strides are constants the compiler vectorises
+ * (bias adds and masks over a view are of this kind); otherwise the general strided loop.
+ */
+function innerVariants(k: number, body: string): string {
+  const general = `for (int64_t j = j0; j < j1; j++) { ${[...Array(k).keys()].map((i) => `const int64_t i${i} = b${i} + j * t${i};`).join(' ')} ${body} }`;
+  if (k === 1) return general;
+  const variants: string[] = [];
+  for (let mask = 0; mask < 1 << (k - 1); mask++) {
+    const st = [1, ...[...Array(k - 1).keys()].map((i) => (mask >> i) & 1)];
+    const cond = st.map((v, i) => `t${i} == ${v}`).join(' && ');
+    const idx = st.map((v, i) => `const int64_t i${i} = ${v ? `b${i} + j` : `b${i}`};`).join(' ');
+    variants.push(`if (${cond}) { for (int64_t j = j0; j < j1; j++) { ${idx} ${body} } }`);
+  }
+  return `${variants.join(' else ')} else { ${general} }`;
 }
 
 function params(k: number, types: readonly DType[]): string {
@@ -147,21 +181,27 @@ function copyKernels(): string[] {
       out.push(kernel(`fm_copy_${tag[o]}_${tag[i]}`, [o, i], body));
     }
     out.push(kernel(`fm_fill_${tag[o]}`, [o], `P0[i0] = ${store(o, 'v')};`, ', double v'));
-    out.push(kernel(`fm_where_${tag[o]}`, [o, 'bool', o, o], 'P0[i0] = P1[i1] ? P2[i2] : P3[i3];'));
+    // A bitwise select: a data-dependent branch would mispredict half the time on random masks,
+    // and compilers branch on float selects in strided (non-vectorised) loops.
+    out.push(kernel(`fm_where_${tag[o]}`, [o, 'bool', o, o], `P0[i0] = fm_sel_${tag[o]}(P1[i1], P2[i2], P3[i3]);`));
   }
   return out;
 }
 
 // Reductions: accumulator init, the update for value v at reduced position r, and the result.
+// NOTE: the steps are branch-free (bitwise selects): on random data a compare-and-branch
+// mispredicts about half the time, which cost 3x on small windows (max pooling).
 const reducers: Record<ReduceOpName, { init: string; step: string; result: string }> = {
   sum: { init: 'double acc = 0;', step: 'acc += v;', result: 'acc' },
   prod: { init: 'double acc = 1;', step: 'acc *= v;', result: 'acc' },
-  max: { init: 'double acc = -INFINITY;', step: 'if (v > acc || v != v) acc = v;', result: 'acc' },
-  min: { init: 'double acc = INFINITY;', step: 'if (v < acc || v != v) acc = v;', result: 'acc' },
-  argmax: { init: 'double acc = -INFINITY; int64_t arg = 0;', step: 'if ((v > acc || v != v) && acc == acc) { acc = v; arg = r; }', result: 'arg' },
-  argmin: { init: 'double acc = INFINITY; int64_t arg = 0;', step: 'if ((v < acc || v != v) && acc == acc) { acc = v; arg = r; }', result: 'arg' },
-  all: { init: 'double acc = 1;', step: 'if (v == 0) acc = 0;', result: 'acc' },
-  any: { init: 'double acc = 0;', step: 'if (v != 0) acc = 1;', result: 'acc' },
+  // Once acc is NaN no comparison replaces it, so NaN propagates as in PyTorch.
+  max: { init: 'double acc = -INFINITY;', step: 'acc = fm_sel_f64((v > acc) | (v != v), v, acc);', result: 'acc' },
+  min: { init: 'double acc = INFINITY;', step: 'acc = fm_sel_f64((v < acc) | (v != v), v, acc);', result: 'acc' },
+  // The first maximum wins; NaN counts as the maximum (PyTorch).
+  argmax: { init: 'double acc = -INFINITY; int64_t arg = 0;', step: '{ const int c = ((v > acc) | (v != v)) & (acc == acc); acc = fm_sel_f64(c, v, acc); arg = c ? r : arg; }', result: 'arg' },
+  argmin: { init: 'double acc = INFINITY; int64_t arg = 0;', step: '{ const int c = ((v < acc) | (v != v)) & (acc == acc); acc = fm_sel_f64(c, v, acc); arg = c ? r : arg; }', result: 'arg' },
+  all: { init: 'double acc = 1;', step: 'acc = fm_sel_f64(v == 0, 0, acc);', result: 'acc' },
+  any: { init: 'double acc = 0;', step: 'acc = fm_sel_f64(v != 0, 1, acc);', result: 'acc' },
 };
 
 /** The dtype each reduction writes for input dtype d (as the registry's rules). */
@@ -192,9 +232,8 @@ function reduceKernels(): string[] {
   int64_t nout = 1, nred = 1;
   for (int d = 0; d < nk; d++) nout *= ksh[d];
   for (int d = 0; d < nr; d++) nred *= rsh[d];
-  #define FM_OUTPUTS for (int64_t e = lo; e < hi; e++) { \
-    int64_t rem = e, xb = 0, ob = 0; \
-    for (int d = nk - 1; d >= 0; d--) { const int64_t q = rem % ksh[d]; rem /= ksh[d]; xb += q * kxs[d]; ob += q * kos[d]; } \
+  #define FM_OUTPUTS int64_t kidx[16], xb, ob, unused_; FM_ODO_START(nk, ksh, lo, kxs, kos, kxs, xb, ob, unused_, kidx) \
+  for (int64_t e = lo; e < hi; e++) { \
     ${r.init} \
     if (nr <= 1) { \
       const int64_t st = nr == 1 ? rxs[0] : 0; \
@@ -206,7 +245,8 @@ function reduceKernels(): string[] {
         for (int d = nr - 1; d >= 0; d--) { xo += rxs[d]; if (++idx[d] < rsh[d]) break; idx[d] = 0; xo -= (int64_t)rxs[d] * rsh[d]; } \
       } \
     } \
-    P0[ob] = ${store(o, r.result)}; }
+    P0[ob] = ${store(o, r.result)}; \
+    FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
   FM_PARALLEL(nout, nout * nred, FM_OUTPUTS)
   #undef FM_OUTPUTS
 }
@@ -227,11 +267,11 @@ function scanKernels(): string[] {
   const int32_t *ksh = meta + 1, *kxs = ksh + nk, *kos = kxs + nk;
   int64_t nout = 1;
   for (int d = 0; d < nk; d++) nout *= ksh[d];
-  #define FM_OUTPUTS for (int64_t e = lo; e < hi; e++) { \\
-    int64_t rem = e, xb = 0, ob = 0; \\
-    for (int d = nk - 1; d >= 0; d--) { const int64_t q = rem % ksh[d]; rem /= ksh[d]; xb += q * kxs[d]; ob += q * kos[d]; } \\
+  #define FM_OUTPUTS int64_t kidx[16], xb, ob, unused_; FM_ODO_START(nk, ksh, lo, kxs, kos, kxs, xb, ob, unused_, kidx) \\
+  for (int64_t e = lo; e < hi; e++) { \\
     double acc = ${op === 'cumsum' ? 0 : 1}; \\
-    for (int64_t j = 0; j < n; j++) { acc ${op === 'cumsum' ? '+=' : '*='} (double)P1[xb + j * xs]; P0[ob + j * os] = ${store(o, 'acc')}; } }
+    for (int64_t j = 0; j < n; j++) { acc ${op === 'cumsum' ? '+=' : '*='} (double)P1[xb + j * xs]; P0[ob + j * os] = ${store(o, 'acc')}; } \\
+    FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
   FM_PARALLEL(nout, nout * n, FM_OUTPUTS)
   #undef FM_OUTPUTS
 }
@@ -253,12 +293,13 @@ function indexKernels(): string[] {
   const int32_t *sh = meta + 1, *s0 = sh + nd, *s1 = s0 + nd, *s2 = s1 + nd;
   int64_t n = 1;
   for (int d = 0; d < nd; d++) n *= sh[d];
+  int64_t idx[16], i0, i1, i2;
+  FM_ODO_START(nd, sh, 0, s0, s1, s2, i0, i1, i2, idx)
   for (int64_t e = 0; e < n; e++) {
-    int64_t rem = e, i0 = 0, i1 = 0, i2 = 0;
-    for (int d = nd - 1; d >= 0; d--) { const int64_t q = rem % sh[d]; rem /= sh[d]; i0 += q * s0[d]; i1 += q * s1[d]; i2 += q * s2[d]; }
     const int64_t k = I[i2];
     if (k < 0 || k >= size) return e;
     ${body}
+    FM_ODO_NEXT(nd, sh, s0, s1, s2, i0, i1, i2, idx)
   }
   return -1;`;
   for (const d of allTypes) {

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 /** The C sources beside the generated ones: src/backend/cpu/csrc (found from src/ or dist/src/). */
 function csrcDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const dir of [path.join(here, 'csrc'), path.join(here, '..', '..', '..', '..', 'src', 'backend', 'cpu', 'csrc')]) {
+  const fromRoot = (root: string) => path.join(root, 'src', 'backend', 'cpu', 'csrc');
+  for (const dir of [path.join(here, 'csrc'), fromRoot(path.join(here, '..', '..', '..', '..')), fromRoot(process.cwd())]) {
     if (fs.existsSync(path.join(dir, 'gemm.c'))) return dir;
   }
   throw new Error(`cannot find the C sources (csrc/gemm.c) near ${here}`);

@@ -164,6 +164,7 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
 function keptMeta(kept: readonly number[], x: V, out: V, at: number): number | false {
   const c = coalesce(kept.map((d) => x.shape[d]!), [kept.map((d) => x.strides[d]!), kept.map((d) => out.strides[d]!)]);
   const nk = c.shape.length;
+  if (nk > 16) return false; // the C odometers hold 16 dims
   meta[at++] = nk;
   for (const arr of [c.shape, c.strides[0]!, c.strides[1]!]) for (const v of arr) {
     if (Math.abs(v) > INT32_MAX) return false;
@@ -188,9 +189,12 @@ function reduceMeta(out: V, x: V, dims: readonly number[]): boolean {
 }
 
 function indexMeta(shape: readonly number[], strides: readonly (readonly number[])[]): boolean {
-  meta[0] = shape.length;
+  // Coalesced like elementwise loops; the indexed dim's zeroed stride keeps it apart.
+  const c = coalesce(shape, strides);
+  if (c.shape.length > 16) return false;
+  meta[0] = c.shape.length;
   let at = 1;
-  for (const arr of [shape, ...strides]) for (const v of arr) {
+  for (const arr of [c.shape, ...c.strides]) for (const v of arr) {
     if (Math.abs(v) > INT32_MAX) return false;
     meta[at++] = v;
   }
