@@ -61,6 +61,11 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
   gather(out: View<S>, x: View<S>, dim: number, index: View<S>): void;
   /** In place: out[p with p[dim] = index[p]] (= or +=) src[p], for p over index's shape. */
   scatter(out: View<S>, dim: number, index: View<S>, src: View<S>, accumulate: boolean): void;
+  /**
+   * out[i] += src[i] over views of one shape, where `out` may visit an element more than once
+   * (overlapping windows: col2im, fold, the gradient of a window view); runs in order.
+   */
+  accumulate(out: View<S>, src: View<S>): void;
   /** Stable argsort of x along `dim` into out (int64), NaN sorting above everything. */
   argsort(out: View<S>, x: View<S>, dim: number, descending: boolean): void;
   /** Fills contiguous float `out` from the counter-based generator (seed, offset); a, b = low, high or mean, std. */

@@ -247,9 +247,14 @@ function maxPoolNd(op: string, nsp: number, input: Tensor, kernelSize: Ints, opt
     const firstValid = validFlat.argmax(-1, { keepdim: true });
     idx = where(validFlat.expand(flat.shape).gather(-1, idx).gt(0), idx, firstValid);
   }
-  const nan = flat.isnan();
-  if (nan.any().item()) idx = where(nan.any(-1, { keepdim: true }), nan.flip([-1]).to('float32').argmax(-1, { keepdim: true }).neg().add(kk - 1), idx);
-  const y = flat.gather(-1, idx).squeeze(-1);
+  let y = flat.gather(-1, idx);
+  // argmax already picks a NaN where a window has one, so the pooled values say whether any did.
+  if (y.isnan().any().item()) {
+    const nan = flat.isnan();
+    idx = where(nan.any(-1, { keepdim: true }), nan.flip([-1]).to('float32').argmax(-1, { keepdim: true }).neg().add(kk - 1), idx);
+    y = flat.gather(-1, idx);
+  }
+  y = y.squeeze(-1);
   return unbatched ? squeeze(y, 0) : y;
 }
 

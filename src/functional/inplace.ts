@@ -4,8 +4,11 @@ import { Tensor } from '../tensor/tensor.js';
 import { AutogradError, DTypeError, ShapeError } from '../errors.js';
 import { isFloating, isIntegral, type DType } from '../dtype.js';
 import { isGradEnabled, noGrad } from '../autograd/grad_mode.js';
-import { broadcastShapes, fmtShape, sameShape } from '../tensor/shape.js';
-import { applyOp } from '../ops/dispatch.js';
+import { broadcastShapes, broadcastStrides, fmtShape, sameShape } from '../tensor/shape.js';
+import { applyOp, broadcastView } from '../ops/dispatch.js';
+import { unaryOps, binaryOps, type UnaryOpName, type BinaryOpName } from '../ops/elementwise.js';
+import { resultType } from '../dtype.js';
+import { scalarTensor } from './creation.js';
 import { full } from './creation.js';
 import type { TensorLike } from './math.js';
 
@@ -78,3 +81,32 @@ export function fill_(self: Tensor, value: number | boolean): Tensor {
 export function zero_(self: Tensor): Tensor {
   return fill_(self, 0);
 }
+
+/**
+ * The fast path of an elementwise in-place op outside autograd: the kernel writes straight into
+ * self (one pass, no temporary), as optimizers need. Returns false when it does not apply (a
+ * recorded op, dtypes that would need a cast, an operand sharing self's memory, broadcasting
+ * that grows self): the general path then handles the op, or raises its error.
+ */
+export function elementwiseInPlace(self: Tensor, op: UnaryOpName | BinaryOpName, other?: TensorLike): boolean {
+  if (isGradEnabled() && (self.requiresGrad || (other instanceof Tensor && other.requiresGrad))) return false;
+  self.assertLive();
+  const be = self.storage.backend;
+  if (other === undefined) {
+    const def = unaryOps[op as UnaryOpName];
+    if (def === undefined || def.dtype === 'bool' || (def.dtype === 'float' && !isFloating(self.dtype))) return false;
+    be.unary(op as UnaryOpName, self.view_(), self.view_(), noParams);
+  } else {
+    const def = binaryOps[op as BinaryOpName];
+    if (def === undefined || def.dtype === 'bool' || (def.dtype === 'float' && !isFloating(self.dtype))) return false;
+    if (other instanceof Tensor && (other.storage === self.storage || other.device !== self.device)) return false;
+    if (resultType([self, other]) !== self.dtype) return false;
+    const o = other instanceof Tensor ? (other.dtype === self.dtype ? other : other.to(self.dtype)) : scalarTensor(other, self.dtype, self.device);
+    if (!sameShape(broadcastShapes(op, self.shape, o.shape), self.shape)) return false;
+    const ov = sameShape(o.shape, self.shape) ? o.view_() : broadcastView(o, self.shape, broadcastStrides(o.shape, o.strides, self.shape));
+    be.binary(op as BinaryOpName, self.view_(), self.view_(), ov);
+  }
+  self.storage.version++;
+  return true;
+}
+const noParams: readonly number[] = [];

@@ -11,7 +11,8 @@ import * as idx from '../functional/indexing.js';
 import * as lin from '../functional/linalg.js';
 import * as rnd from '../functional/random.js';
 import * as cre from '../functional/creation.js';
-import { copy_, fill_, inPlace, zero_ } from '../functional/inplace.js';
+import { copy_, elementwiseInPlace, fill_, inPlace, zero_ } from '../functional/inplace.js';
+import type { UnaryOpName, BinaryOpName } from '../ops/elementwise.js';
 import { backward } from '../autograd/api.js';
 import { ShapeError } from '../errors.js';
 import { fmtShape } from './shape.js';
@@ -108,9 +109,17 @@ for (const [name, f] of Object.entries(bound)) {
     return fn(this, ...a);
   };
 }
+/** In-place methods that are one elementwise primitive: they may take the direct kernel path. */
+const direct: Partial<Record<keyof typeof inPlaceOps, UnaryOpName | BinaryOpName>> = {
+  add_: 'add', sub_: 'sub', mul_: 'mul', div_: 'div', pow_: 'pow', maximum_: 'maximum', minimum_: 'minimum',
+  neg_: 'neg', abs_: 'abs', exp_: 'exp', log_: 'log', sqrt_: 'sqrt', relu_: 'relu', sigmoid_: 'sigmoid', tanh_: 'tanh',
+  floor_: 'floor', round_: 'round',
+};
 for (const [name, f] of Object.entries(inPlaceOps)) {
   const fn = f as (self: Tensor, ...a: unknown[]) => Tensor;
+  const prim = direct[name as keyof typeof inPlaceOps];
   proto[name] = function (this: Tensor, ...a: unknown[]) {
+    if (prim !== undefined && a.length <= 1 && this.dtype !== 'bool' && elementwiseInPlace(this, prim, a[0] as TensorLike | undefined)) return this;
     return inPlace(name, this, a.filter((v): v is TensorLike => v instanceof Tensor), (src) => fn(src, ...a));
   };
 }

@@ -109,13 +109,15 @@ function loop(k: number, body: string): string {
   }
   const int64_t inner = sh[nd - 1];
   ${ks.map((i) => `const int64_t t${i} = s${i}[nd - 1];`).join(' ')}
-  /* Threads take equal slices of the elements (not of the rows: there may be one long row). */
-  #define FM_ELEMS for (int64_t e = lo, r = lo / inner, j0 = lo % inner; e < hi; r++, j0 = 0) { \\
-    int64_t rem = r${ks.map((i) => `, b${i} = 0`).join('')}; \\
-    for (int d = nd - 2; d >= 0; d--) { const int64_t q = rem % sh[d]; rem /= sh[d]; ${ks.map((i) => `b${i} += q * s${i}[d];`).join(' ')} } \\
+  /* Threads take equal slices of the elements (not of the rows: there may be one long row); the
+     row start offsets follow an odometer over the outer dims, set up by division once. */
+  #define FM_ELEMS int64_t oidx[16]${ks.map((i) => `, b${i} = 0`).join('')}; { int64_t rem = lo / inner; \\
+      for (int d = nd - 2; d >= 0; d--) { oidx[d] = rem % sh[d]; rem /= sh[d]; ${ks.map((i) => `b${i} += oidx[d] * s${i}[d];`).join(' ')} } } \\
+    for (int64_t e = lo, j0 = lo % inner; e < hi; j0 = 0) { \\
     const int64_t j1 = inner - j0 < hi - e ? inner : j0 + (hi - e); \\
     ${innerVariants(k, body)} \\
-    e += j1 - j0; }
+    e += j1 - j0; \\
+    for (int d = nd - 2; d >= 0; d--) { ${ks.map((i) => `b${i} += s${i}[d];`).join(' ')} if (++oidx[d] < sh[d]) break; oidx[d] = 0; ${ks.map((i) => `b${i} -= (int64_t)s${i}[d] * sh[d];`).join(' ')} } }
   FM_PARALLEL(n, n, FM_ELEMS)
   #undef FM_ELEMS`;
 }
@@ -138,8 +140,9 @@ function innerVariants(k: number, body: string): string {
   return `${variants.join(' else ')} else { ${general} }`;
 }
 
+/** Kernel parameters; the output is not restrict: in-place ops pass it as an input too (same elements). */
 function params(k: number, types: readonly DType[]): string {
-  return types.map((d, i) => `${i === 0 ? '' : 'const '}${ctype[d]}* restrict P${i}`).slice(0, k).join(', ');
+  return types.map((d, i) => (i === 0 ? `${ctype[d]}* P0` : `const ${ctype[d]}* P${i}`)).slice(0, k).join(', ');
 }
 
 function kernel(name: string, types: readonly DType[], body: string, extra = ''): string {
@@ -181,11 +184,31 @@ function copyKernels(): string[] {
       out.push(kernel(`fm_copy_${tag[o]}_${tag[i]}`, [o, i], body));
     }
     out.push(kernel(`fm_fill_${tag[o]}`, [o], `P0[i0] = ${store(o, 'v')};`, ', double v'));
+    out.push(accumulateKernel(o));
     // A bitwise select: a data-dependent branch would mispredict half the time on random masks,
     // and compilers branch on float selects in strided (non-vectorised) loops.
     out.push(kernel(`fm_where_${tag[o]}`, [o, 'bool', o, o], `P0[i0] = fm_sel_${tag[o]}(P1[i1], P2[i2], P3[i3]);`));
   }
   return out;
+}
+
+/**
+ * out[i] += src[i] over two views of one shape, in order on one thread: the output is a window
+ * view whose elements may repeat (col2im sums overlapping windows), so no two threads may share it.
+ */
+function accumulateKernel(d: DType): string {
+  const t = ctype[d];
+  const add = d === 'bool' ? 'P0[o] = P0[o] | P1[x];' : 'P0[o] += P1[x];';
+  return `void fm_accumulate_${tag[d]}(const int32_t* meta, ${t}* P0, const ${t}* restrict P1) {
+  const int nd = meta[0];
+  const int32_t *sh = meta + 1, *s0 = sh + nd, *s1 = s0 + nd;
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++) n *= sh[d];
+  int64_t idx[16], o, x, unused_;
+  FM_ODO_START(nd, sh, 0, s0, s1, s0, o, x, unused_, idx)
+  for (int64_t e = 0; e < n; e++) { ${add} FM_ODO_NEXT(nd, sh, s0, s1, s0, o, x, unused_, idx) }
+}
+`;
 }
 
 // Reductions: accumulator init, the update for value v at reduced position r, and the result.

@@ -139,6 +139,10 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       const bad = kernel('scatter', out.dtype, () => `fm_scatter_${tag[out.dtype]}`, 'int64_t', [P, P, P, P, 'int64_t', 'int64_t', 'int'])(meta, ptr(out), ptr(src), ptr(index), out.shape[dim]!, out.strides[dim]!, accumulate ? 1 : 0);
       if (Number(bad) >= 0) throw badIndex('scatter', index, Number(bad), dim, out.shape[dim]!);
     },
+    accumulate(out, src) {
+      if (numel(src.shape) < nativeMin || out.dtype !== src.dtype || !indexMeta(src.shape, [out.strides, src.strides, src.strides])) return tsBackend.accumulate(out, src);
+      kernel('accumulate', out.dtype, () => `fm_accumulate_${tag[out.dtype]}`, 'void', [P, P, P])(meta, ptr(out), ptr(src));
+    },
     matmul(out, a, b) {
       const dt = out.dtype;
       if ((dt !== 'float32' && dt !== 'float64') || a.dtype !== dt || b.dtype !== dt || numel(out.shape) * a.shape[a.shape.length - 1]! < nativeMin) {

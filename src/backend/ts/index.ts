@@ -5,7 +5,7 @@ import { TsStorage, allocate, read, write } from './storage.js';
 import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
 import { matmul } from './matmul.js';
-import { gather, scatter, argsort } from './indexing.js';
+import { gather, scatter, argsort, accumulate } from './indexing.js';
 import { fillRandom } from './philox.js';
 
 /** The ts backend object. Example: `registerBackend('cpu', tsBackend)`. */
@@ -27,6 +27,7 @@ export const tsBackend: Backend<TsStorage> = {
   matmul,
   gather,
   scatter,
+  accumulate,
   argsort,
   random(out, dist, seed, offset, a, b) {
     const n = out.shape.reduce((p, q) => p * q, 1);

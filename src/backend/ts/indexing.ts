@@ -70,3 +70,16 @@ export function argsort(out: View<TsStorage>, x: View<TsStorage>, dim: number, d
     for (let j = 0; j < n; j++) O[oi! + j * osd] = BigInt(order[j]!);
   });
 }
+
+/** out[i] += src[i] in order (out may repeat elements: overlapping windows). */
+export function accumulate(out: View<TsStorage>, src: View<TsStorage>): void {
+  const O = out.storage.data as unknown as (number | bigint)[];
+  const S = src.storage.data as ArrayLike<number | bigint>;
+  const big = out.dtype === 'int64';
+  const isBool = out.dtype === 'bool';
+  forEachOffset(src.shape, [out.offset, src.offset], [out.strides, src.strides], ([oi, si]) => {
+    if (big) O[oi!] = (O[oi!] as bigint) + (S[si!] as bigint);
+    else if (isBool) O[oi!] = (O[oi!] as number) || (S[si!] as number) ? 1 : 0;
+    else O[oi!] = (O[oi!] as number) + (S[si!] as number);
+  });
+}

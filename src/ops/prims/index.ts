@@ -50,6 +50,12 @@ function srcGrad(g: Tensor, dim: number, index: Tensor, srcShape: readonly numbe
   return grad;
 }
 
+/** True for a matrix (last two dims) laid out column by column, as the transpose of a contiguous one. */
+function columnMajor(t: Tensor): boolean {
+  const n = t.ndim;
+  return t.shape[n - 1]! > 1 && t.shape[n - 2]! > 1 && t.strides[n - 2] === 1 && t.strides[n - 1] === t.shape[n - 2];
+}
+
 export const indexDefs = {
   // d gather: each gathered element's gradient is added back where it came from.
   gather: {
@@ -122,9 +128,16 @@ export const indexDefs = {
       ctx.save(a!, b!);
       return out;
     },
+    // An operand that is a transposed view (column-major, as w.T in a linear layer) gets its
+    // gradient computed transposed, so that it lands in the layout of the tensor it views and the
+    // leaf's .grad needs no copy: (A^T G)^T = G^T A.
     backward(ctx, g) {
       const [na, nb] = ctx.needsGrad;
-      return [na ? g.matmul(ctx.get(1).mT) : null, nb ? ctx.get(0).mT.matmul(g) : null];
+      const a = ctx.get(0);
+      const b = ctx.get(1);
+      const ga = na ? (columnMajor(a) ? b.matmul(g.mT).mT : g.matmul(b.mT)) : null;
+      const gb = nb ? (columnMajor(b) ? g.mT.matmul(a).mT : a.mT.matmul(g)) : null;
+      return [ga, gb];
     },
   } satisfies OpDef<null>,
 };
