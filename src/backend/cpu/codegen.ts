@@ -199,14 +199,18 @@ function copyKernels(): string[] {
 function accumulateKernel(d: DType): string {
   const t = ctype[d];
   const add = d === 'bool' ? 'P0[o] = P0[o] | P1[x];' : 'P0[o] += P1[x];';
-  return `void fm_accumulate_${tag[d]}(const int32_t* meta, ${t}* P0, const ${t}* restrict P1) {
+  // With disjoint set, the slices along dim 0 write disjoint elements and run on separate threads.
+  return `void fm_accumulate_${tag[d]}(const int32_t* meta, ${t}* P0, const ${t}* restrict P1, int disjoint) {
   const int nd = meta[0];
   const int32_t *sh = meta + 1, *s0 = sh + nd, *s1 = s0 + nd;
   int64_t n = 1;
   for (int d = 0; d < nd; d++) n *= sh[d];
-  int64_t idx[16], o, x, unused_;
-  FM_ODO_START(nd, sh, 0, s0, s1, s0, o, x, unused_, idx)
-  for (int64_t e = 0; e < n; e++) { ${add} FM_ODO_NEXT(nd, sh, s0, s1, s0, o, x, unused_, idx) }
+  if (n == 0) return;
+  const int64_t slice = n / sh[0];
+  #define FM_SLICES int64_t idx[16], o, x, unused_; FM_ODO_START(nd, sh, lo * slice, s0, s1, s0, o, x, unused_, idx) \\
+    for (int64_t e = lo * slice; e < hi * slice; e++) { ${add} FM_ODO_NEXT(nd, sh, s0, s1, s0, o, x, unused_, idx) }
+  if (disjoint) { FM_PARALLEL(sh[0], n, FM_SLICES) } else { const int64_t lo = 0, hi = sh[0]; FM_SLICES }
+  #undef FM_SLICES
 }
 `;
 }

@@ -140,8 +140,12 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       if (Number(bad) >= 0) throw badIndex('scatter', index, Number(bad), dim, out.shape[dim]!);
     },
     accumulate(out, src) {
-      if (numel(src.shape) < nativeMin || out.dtype !== src.dtype || !indexMeta(src.shape, [out.strides, src.strides, src.strides])) return tsBackend.accumulate(out, src);
-      kernel('accumulate', out.dtype, () => `fm_accumulate_${tag[out.dtype]}`, 'void', [P, P, P])(meta, ptr(out), ptr(src));
+      const nd = src.shape.length;
+      if (numel(src.shape) < nativeMin || out.dtype !== src.dtype || nd === 0 || nd > 16 || !rawMeta(src.shape, [out.strides, src.strides])) return tsBackend.accumulate(out, src);
+      // Slices along dim 0 are disjoint when each spans less than dim 0's stride (a batch of windows).
+      const extent = out.shape.reduce((e, n, d) => (d === 0 ? e : e + (n - 1) * Math.abs(out.strides[d]!)), 1);
+      const disjoint = extent <= Math.abs(out.strides[0]!) ? 1 : 0;
+      kernel('accumulate', out.dtype, () => `fm_accumulate_${tag[out.dtype]}`, 'void', [P, P, P, 'int'])(meta, ptr(out), ptr(src), disjoint);
     },
     matmul(out, a, b) {
       const dt = out.dtype;
@@ -199,6 +203,17 @@ function indexMeta(shape: readonly number[], strides: readonly (readonly number[
   meta[0] = c.shape.length;
   let at = 1;
   for (const arr of [c.shape, ...c.strides]) for (const v of arr) {
+    if (Math.abs(v) > INT32_MAX) return false;
+    meta[at++] = v;
+  }
+  return true;
+}
+
+/** [nd, shape, strides...] as given (not coalesced: dim 0 keeps its meaning). */
+function rawMeta(shape: readonly number[], strides: readonly (readonly number[])[]): boolean {
+  meta[0] = shape.length;
+  let at = 1;
+  for (const arr of [shape, ...strides]) for (const v of arr) {
     if (Math.abs(v) > INT32_MAX) return false;
     meta[at++] = v;
   }
