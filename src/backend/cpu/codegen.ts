@@ -246,11 +246,16 @@ export function reduceOutType(op: ReduceOpName, d: DType): DType {
  */
 function reduceKernels(): string[] {
   const out: string[] = [];
-  for (const [op, r] of Object.entries(reducers) as [ReduceOpName, (typeof reducers)[ReduceOpName]][]) {
+  for (const [op, r0] of Object.entries(reducers) as [ReduceOpName, (typeof reducers)[ReduceOpName]][]) {
     for (const d of allTypes) {
       const o = reduceOutType(op, d);
+      // Integer sums and products accumulate exactly in 64-bit two's complement (as PyTorch's):
+      // unsigned arithmetic wraps where signed overflow would be undefined.
+      const exact = (op === 'sum' || op === 'prod') && o === 'int64';
+      const r = exact ? { init: `uint64_t acc = ${op === 'sum' ? 0 : 1};`, step: `acc ${op === 'sum' ? '+=' : '*='} (uint64_t)(int64_t)v;`, result: '(int64_t)acc' } : r0;
       // A contiguous sum may reassociate (as PyTorch's vectorised sums do): simd partial sums.
-      const flat = op === 'sum' ? 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else ' : '';
+      const flat = op === 'sum' && !exact ? 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else ' : '';
+      const load = exact ? (at: string) => `const ${ctype[d]} v = P1[${at}];` : (at: string) => `const double v = (double)P1[${at}];`;
       out.push(`void fm_r_${op}_${tag[d]}(const int32_t* meta, ${ctype[o]}* restrict P0, const ${ctype[d]}* restrict P1) {
   const int nk = meta[0];
   const int32_t *ksh = meta + 1, *kxs = ksh + nk, *kos = kxs + nk;
@@ -264,15 +269,15 @@ function reduceKernels(): string[] {
     ${r.init} \
     if (nr <= 1) { \
       const int64_t st = nr == 1 ? rxs[0] : 0; \
-      ${flat}for (int64_t r = 0; r < nred; r++) { const double v = (double)P1[xb + r * st]; ${r.step} } \
+      ${flat}for (int64_t r = 0; r < nred; r++) { ${load('xb + r * st')} ${r.step} } \
     } else { \
       int64_t idx[16] = {0}, xo = xb; \
       for (int64_t r = 0; r < nred; r++) { \
-        const double v = (double)P1[xo]; ${r.step} \
+        ${load('xo')} ${r.step} \
         for (int d = nr - 1; d >= 0; d--) { xo += rxs[d]; if (++idx[d] < rsh[d]) break; idx[d] = 0; xo -= (int64_t)rxs[d] * rsh[d]; } \
       } \
     } \
-    P0[ob] = ${store(o, r.result)}; \
+    P0[ob] = ${exact ? r.result : store(o, r.result)}; \
     FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
   FM_PARALLEL(nout, nout * nred, FM_OUTPUTS)
   #undef FM_OUTPUTS
@@ -296,8 +301,8 @@ function scanKernels(): string[] {
   for (int d = 0; d < nk; d++) nout *= ksh[d];
   #define FM_OUTPUTS int64_t kidx[16], xb, ob, unused_; FM_ODO_START(nk, ksh, lo, kxs, kos, kxs, xb, ob, unused_, kidx) \\
   for (int64_t e = lo; e < hi; e++) { \\
-    double acc = ${op === 'cumsum' ? 0 : 1}; \\
-    for (int64_t j = 0; j < n; j++) { acc ${op === 'cumsum' ? '+=' : '*='} (double)P1[xb + j * xs]; P0[ob + j * os] = ${store(o, 'acc')}; } \\
+    ${o === 'int64' ? 'uint64_t' : 'double'} acc = ${op === 'cumsum' ? 0 : 1}; \\
+    for (int64_t j = 0; j < n; j++) { acc ${op === 'cumsum' ? '+=' : '*='} ${o === 'int64' ? '(uint64_t)(int64_t)' : '(double)'}P1[xb + j * xs]; P0[ob + j * os] = ${o === 'int64' ? '(int64_t)acc' : store(o, 'acc')}; } \\
     FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
   FM_PARALLEL(nout, nout * n, FM_OUTPUTS)
   #undef FM_OUTPUTS

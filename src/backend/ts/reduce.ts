@@ -18,6 +18,9 @@ const reducers: Record<ReduceOpName, { init: string; step: string; result: strin
   any: { init: 'acc = 0', step: 'if (v != 0) acc = 1', result: 'acc' },
 };
 
+const exactSum = { init: 'acc = 0n', step: 'acc = BigInt.asIntN(64, acc + v)', result: 'acc' };
+const exactProd = { init: 'acc = 1n', step: 'acc = BigInt.asIntN(64, acc * v)', result: 'acc' };
+
 type ReduceKernel = (X: unknown, O: unknown, outerOffsets: Float64Array, outOffsets: Float64Array, R: Float64Array | null, rn: number, rs: number) => void;
 const kernels = new Map<string, ReduceKernel>();
 
@@ -25,17 +28,19 @@ function kernelFor(op: ReduceOpName, out: View<TsStorage>, x: View<TsStorage>): 
   const key = `${op}|${out.dtype}|${x.dtype}`;
   let k = kernels.get(key);
   if (!k) {
-    const { init, step, result } = reducers[op];
+    // Integer sums and products accumulate exactly in 64-bit two's complement (as PyTorch's).
+    const exact = (op === 'sum' || op === 'prod') && out.dtype === 'int64';
+    const { init, step, result } = exact ? (op === 'sum' ? exactSum : exactProd) : reducers[op];
     const body = `
       for (let e = 0; e < outerOffsets.length; e++) {
         const base = outerOffsets[e];
         let ${init};
         if (R === null) {
-          for (let r = 0, i = base; r < rn; r++, i += rs) { const v = ${loadExpr(x.dtype, 'X[i]')}; ${step}; }
+          for (let r = 0, i = base; r < rn; r++, i += rs) { const v = ${exact ? 'BigInt(X[i])' : loadExpr(x.dtype, 'X[i]')}; ${step}; }
         } else {
-          for (let r = 0; r < rn; r++) { const v = ${loadExpr(x.dtype, 'X[base + R[r]]')}; ${step}; }
+          for (let r = 0; r < rn; r++) { const v = ${exact ? 'BigInt(X[base + R[r]])' : loadExpr(x.dtype, 'X[base + R[r]]')}; ${step}; }
         }
-        ${storeStmt(out.dtype, 'O[outOffsets[e]]', result)}
+        ${exact ? `O[outOffsets[e]] = ${result};` : storeStmt(out.dtype, 'O[outOffsets[e]]', result)}
       }`;
     k = compileFunction<ReduceKernel>(['X', 'O', 'outerOffsets', 'outOffsets', 'R', 'rn', 'rs'], body);
     kernels.set(key, k);
@@ -82,12 +87,21 @@ export function scan(op: ScanOpName, out: View<TsStorage>, x: View<TsStorage>, d
   const xBig = x.dtype === 'int64';
   const c = coalesce(others.map((d) => x.shape[d]!), [others.map((d) => x.strides[d]!), others.map((d) => out.strides[d]!)]);
   forEachOffset(c.shape, [x.offset, out.offset], c.strides, ([xi, oi]) => {
+    if (big) {
+      // Integer scans run exactly in 64-bit two's complement, as PyTorch's.
+      let acc = op === 'cumsum' ? 0n : 1n;
+      for (let j = 0; j < n; j++) {
+        const v = BigInt(X[xi! + j * xs]!);
+        acc = BigInt.asIntN(64, op === 'cumsum' ? acc + v : acc * v);
+        (O as BigInt64Array)[oi! + j * os] = acc;
+      }
+      return;
+    }
     let acc = op === 'cumsum' ? 0 : 1;
     for (let j = 0; j < n; j++) {
       const v = xBig ? Number(X[xi! + j * xs]) : (X[xi! + j * xs] as number);
       acc = op === 'cumsum' ? acc + v : acc * v;
-      if (big) (O as BigInt64Array)[oi! + j * os] = BigInt(Math.trunc(acc));
-      else (O as Float64Array)[oi! + j * os] = acc;
+      (O as Float64Array)[oi! + j * os] = acc;
     }
   });
 }
