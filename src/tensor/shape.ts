@@ -24,6 +24,17 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
+/** True when a layout's elements are row-major without gaps (size-1 dims ignored). */
+export function isContiguous(v: { readonly shape: readonly number[]; readonly strides: readonly number[] }): boolean {
+  let expected = 1;
+  for (let d = v.shape.length - 1; d >= 0; d--) {
+    const n = v.shape[d]!;
+    if (n !== 1 && v.strides[d] !== expected) return false;
+    expected *= n;
+  }
+  return true;
+}
+
 /** Formats a shape as `[2, 3]` for messages. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;

@@ -8,7 +8,7 @@ import { AutogradError, ValueError } from '../errors.js';
 import { formatTensor } from '../format.js';
 import { AccumulateGrad, type Node } from '../autograd/node.js';
 import { Storage } from './storage.js';
-import { contiguousStrides, fmtShape, normDim, numelOf } from './shape.js';
+import { contiguousStrides, fmtShape, isContiguous, normDim, numelOf } from './shape.js';
 import { keep, trackInScope } from './scope.js';
 
 /** A tensor gradient hook: may return a replacement gradient. */
@@ -104,13 +104,7 @@ export class Tensor {
 
   /** True when elements are laid out row-major without gaps. Example: `x.T.isContiguous() === false`. */
   isContiguous(): boolean {
-    let expected = 1;
-    for (let d = this.ndim - 1; d >= 0; d--) {
-      const n = this.shape[d]!;
-      if (n !== 1 && this.strides[d] !== expected) return false;
-      expected *= n;
-    }
-    return true;
+    return isContiguous(this);
   }
 
   /** The leaf accumulator node (created once per leaf that requires grad). */

@@ -7,7 +7,7 @@ import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError } from '../../errors.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
-import { coalesce, forEachOffset } from '../ts/loops.js';
+import { coalesce, forEachOffset, isContiguous } from '../ts/loops.js';
 import { reduceOutType, tag } from './codegen.js';
 import { loadNative, type NativeLib } from './native.js';
 
@@ -34,16 +34,6 @@ const meta = new Int32Array(4096);
 function ptr(v: V): unknown {
   const d = v.storage.data;
   return v.offset === 0 ? d : d.subarray(v.offset);
-}
-
-function isContiguous(v: V): boolean {
-  let expected = 1;
-  for (let d = v.shape.length - 1; d >= 0; d--) {
-    const n = v.shape[d]!;
-    if (n !== 1 && v.strides[d] !== expected) return false;
-    expected *= n;
-  }
-  return true;
 }
 
 /** Writes [nd, shape, strides of each view] for views of one shape; false when a size does not fit int32. */

@@ -4,7 +4,7 @@ import type { DType } from '../../dtype.js';
 import { unaryOps, binaryOps, type UnaryOpName, type BinaryOpName } from '../../ops/elementwise.js';
 import type { View } from '../interface.js';
 import type { TsStorage } from './storage.js';
-import { coalesce, compileLoop, loadExpr, storeStmt, type Loop } from './loops.js';
+import { coalesce, compileLoop, isContiguous, loadExpr, storeStmt, type Loop } from './loops.js';
 
 // Compiled loops by op and dtypes, in nested maps: no key string is built per call (tiny ops
 // spend most of their time outside the loop itself).
@@ -24,16 +24,6 @@ function cached(k: number, body: () => string, ...key: string[]): Loop {
 }
 
 const unitStrides = [1, 2, 3, 4].map((k) => Array.from({ length: k }, () => [1]));
-
-function isContiguous(v: View): boolean {
-  let expected = 1;
-  for (let d = v.shape.length - 1; d >= 0; d--) {
-    const n = v.shape[d]!;
-    if (n !== 1 && v.strides[d] !== expected) return false;
-    expected *= n;
-  }
-  return true;
-}
 
 /** Runs `loop` over views that share one shape: one flat loop when all are contiguous, else coalesced dims. */
 function run(loop: Loop, views: readonly View<TsStorage>[], params: readonly number[] = []): void {

@@ -2,6 +2,7 @@
 // body (compiled once with `new Function`) walks every operand by its own strides.
 import type { DType } from '../../dtype.js';
 import { scalarMath } from '../../ops/scalar_math.js';
+export { isContiguous } from '../../tensor/shape.js';
 
 /** The JS expression that reads element `at` of an array of dtype `d` as a number. */
 export function loadExpr(d: DType, at: string): string {
