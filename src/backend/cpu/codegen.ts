@@ -28,6 +28,28 @@ function store(d: DType, v: string): string {
   }
 }
 
+/**
+ * Vectorised libm: glibc's libmvec has SIMD versions of the math functions, which GCC calls from
+ * the contiguous (omp simd) loops once they are declared so (as glibc's headers only do under
+ * -ffast-math). exp of 1M floats went from 3.5 ms to a fraction of that. libmvec's functions are
+ * accurate to 4 ulp (libm's scalar ones to 1): strided loops, which stay scalar, may differ in
+ * the last bits of a float64 result. FIAMMA_CPU_LIBMVEC is defined by the build when it links
+ * libmvec (glibc on x86-64); 2.35 added all but exp, log, sin, cos and pow.
+ */
+const simdFunctions22 = ['exp', 'log', 'sin', 'cos'];
+const simdFunctions35 = ['acos', 'asin', 'atan', 'cosh', 'sinh', 'tan', 'tanh', 'erf', 'exp2', 'expm1', 'log10', 'log1p', 'log2'];
+const declare = (names: string[]) => names.map((f) => `#pragma omp declare simd notinbranch\ndouble ${f}(double);`).join('\n');
+const vectorMathDecls = `#if defined(FIAMMA_CPU_LIBMVEC) && defined(__GLIBC__) && defined(__x86_64__)
+${declare(simdFunctions22)}
+#pragma omp declare simd notinbranch
+double pow(double, double);
+#if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)
+${declare(simdFunctions35)}
+#pragma omp declare simd notinbranch
+double atan2(double, double);
+#endif
+#endif`;
+
 const prelude = `
 #include <math.h>
 #include <stdint.h>
@@ -35,6 +57,7 @@ const prelude = `
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+${vectorMathDecls}
 ${scalarMathC}
 int fm_threads = 1;
 void fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }

@@ -33,8 +33,12 @@ function compiler(): { cc: string; version: string } | { error: string } {
   return { cc, version: r.stdout.split('\n')[0] ?? '' };
 }
 
+/** glibc on x86-64 ships libmvec (SIMD math functions): linked when present (see codegen.ts). */
+const libmvec = os.arch() === 'x64' && (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime !== undefined;
 const linkFlags = ['-shared', '-fopenmp', '-Wl,-z,nodelete'];
-const flags = ['-O3', '-march=native', '-fopenmp', '-fPIC', '-Wall', '-Wno-unused-function', '-std=gnu11'];
+/** Libraries go after the objects (linkers drop unused libraries named before them). */
+const linkLibs = [...(libmvec ? ['-lmvec'] : []), '-lm'];
+const flags = [...(libmvec ? ['-DFIAMMA_CPU_LIBMVEC'] : []), '-O3', '-march=native', '-fopenmp', '-fPIC', '-Wall', '-Wno-unused-function', '-std=gnu11'];
 
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
@@ -50,7 +54,7 @@ export function buildLibrary(generated: string): string {
   const hash = createHash('sha256');
   hash.update(generated);
   for (const f of handwritten) hash.update(f).update(fs.readFileSync(path.join(dir, f)));
-  hash.update(found.version).update(flags.join(' ')).update(linkFlags.join(' ')).update(os.arch());
+  hash.update(found.version).update(flags.join(' ')).update(linkFlags.join(' ')).update(linkLibs.join(' ')).update(os.arch());
   const key = hash.digest('hex').slice(0, 24);
   const cache = cacheDir();
   const lib = path.join(cache, `fiamma-cpu-${key}.so`);
@@ -93,7 +97,7 @@ export function buildLibrary(generated: string): string {
       }
       const tmp = path.join(work, 'lib.so');
       // -z nodelete: never unmapped at exit while OpenMP's threads still run (that crashes the process).
-      execFileSync(found.cc, [...linkFlags, '-o', tmp, ...units.map((_, i) => path.join(work, `u${i}.o`)), '-lm'], { stdio: 'pipe' });
+      execFileSync(found.cc, [...linkFlags, '-o', tmp, ...units.map((_, i) => path.join(work, `u${i}.o`)), ...linkLibs], { stdio: 'pipe' });
       fs.renameSync(tmp, lib);
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
