@@ -20,6 +20,12 @@ export function repoRoot(): string {
  * figure is measured right after Fiamma's and both see the same machine (neighbours on a
  * shared machine come and go within seconds).
  */
+/**
+ * OpenMP threads spin this many rounds (a few microseconds) before sleeping, on both sides: the
+ * default spins long enough that one side's idle threads take a core from the side being timed.
+ */
+export const SPINCOUNT = '30000';
+
 export class Peer {
   /** PyTorch's version and the threads it runs on, as the peer reports them. */
   torch = '';
@@ -37,13 +43,16 @@ export class Peer {
   /**
    * Starts the peer, or says why it cannot. NOTE: our machines may set OPENBLAS_CORETYPE and
    * OPENBLAS_L2_SIZE to hold OpenBLAS to AVX2; they are removed for this child only, so PyTorch
-   * runs with the kernels it would pick by default. Nothing else in the environment changes.
+   * runs with the kernels it would pick by default. GOMP_SPINCOUNT is bounded on both sides
+   * (run.ts sets it for Fiamma): idle OpenMP threads otherwise spin for long after each parallel region, and on
+   * a 2-core machine the idle side's spinning threads take a core from the side being timed.
    */
   static async start(root: string, threads: number): Promise<Peer | string> {
     const python = '/usr/bin/python3';
     const env = { ...process.env };
     delete env.OPENBLAS_CORETYPE;
     delete env.OPENBLAS_L2_SIZE;
+    env.GOMP_SPINCOUNT = SPINCOUNT;
     if (!existsSync(python)) return 'no /usr/bin/python3';
     const probe = spawnSync(python, ['-c', 'import torch'], { env, encoding: 'utf8' });
     if (probe.status !== 0) return `import torch failed: ${(probe.stderr ?? '').trim().split('\n').pop() ?? ''}`;

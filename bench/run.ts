@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { N4M, workloads, type Timing, type Workload } from './workloads.js';
-import { CpuMeter, Peer, repoRoot } from './peer.js';
+import { CpuMeter, Peer, SPINCOUNT, repoRoot } from './peer.js';
 import { startTfjs, tfjsWorkload } from './tfjs_peer.js';
 import { cpuKernelsInUse, getNumThreads } from '../src/index.js';
 
@@ -61,6 +61,8 @@ function localDate(d: Date): string {
 }
 
 async function main(): Promise<void> {
+  // Read by libgomp when the kernels load (on the first op): see Peer.start for why.
+  process.env.GOMP_SPINCOUNT = SPINCOUNT;
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
   const selected = only ? workloads.filter((w) => only.includes(w.key)) : workloads;
   const cores = os.cpus().length;
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
   const machine = {
     hostname: os.hostname(), cpu: os.cpus()[0]?.model ?? 'unknown', cores, platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version, pytorch: peerOk ? peer.torch : null, pytorchThreads: peerOk ? peer.threads : null,
-    tfjs: tfjsOk ? `${tfjs.version} (wasm backend)` : null, fiammaCpuKernels: cpuKernelsInUse(), fiammaThreads: getNumThreads(),
+    tfjs: tfjsOk ? `${tfjs.version} (wasm backend)` : null, gompSpincount: `${SPINCOUNT} (both sides)`, fiammaCpuKernels: cpuKernelsInUse(), fiammaThreads: getNumThreads(),
     otherProcessesCpuShare: contention,
   };
   const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
