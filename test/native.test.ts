@@ -1047,3 +1047,26 @@ describe('compile cache and fallback (child processes)', () => {
     assert.equal(warnings(r.stderr).length, 0, r.stderr);
   });
 });
+
+describe('the compile lock', () => {
+  test('a lock left by a process that is gone is stale; a live one is not', async () => {
+    const { isStale } = await import('../src/backend/cpu/compile.js');
+    const { spawnSync: run } = await import('node:child_process');
+    const fsm = await import('node:fs');
+    const osm = await import('node:os');
+    const pathm = await import('node:path');
+    const dir = fsm.mkdtempSync(pathm.join(osm.tmpdir(), 'fiamma-lock-'));
+    const lock = pathm.join(dir, 'lib.so.lock');
+    const dead = run(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim();
+    fsm.writeFileSync(lock, `${dead} ${osm.hostname()}`);
+    assert.equal(isStale(lock), true, 'the compiling process exited');
+    fsm.writeFileSync(lock, `${process.pid} ${osm.hostname()}`);
+    assert.equal(isStale(lock), false, 'the compiling process is alive');
+    fsm.writeFileSync(lock, `${dead} another-host`);
+    assert.equal(isStale(lock), false, 'another machine: only the age decides');
+    const old = new Date(Date.now() - 11 * 60_000);
+    fsm.utimesSync(lock, old, old);
+    assert.equal(isStale(lock), true, 'older than 10 minutes');
+    fsm.rmSync(dir, { recursive: true });
+  });
+});

@@ -61,16 +61,17 @@ export function buildLibrary(generated: string): string {
   if (fs.existsSync(lib)) return lib;
   fs.mkdirSync(cache, { recursive: true });
 
-  // One process compiles; others wait for its library (a lock older than 10 minutes is stale).
+  // One process compiles; others wait for its library. A lock is stale when its process is gone
+  // (killed mid-compile) or it is older than 10 minutes.
   const lock = `${lib}.lock`;
   for (;;) {
     try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(lock, `${process.pid} ${os.hostname()}`, { flag: 'wx' });
       break;
     } catch {
       if (fs.existsSync(lib)) return lib;
       try {
-        if (Date.now() - fs.statSync(lock).mtimeMs > 600_000) fs.rmSync(lock, { force: true });
+        if (isStale(lock)) fs.rmSync(lock, { force: true });
       } catch { /* the lock went away: try again */ }
       sleep(200);
     }
@@ -105,6 +106,19 @@ export function buildLibrary(generated: string): string {
     return lib;
   } finally {
     fs.rmSync(lock, { force: true });
+  }
+}
+
+/** True when a compile lock was left by a process that is gone, or is older than 10 minutes. */
+export function isStale(lock: string): boolean {
+  if (Date.now() - fs.statSync(lock).mtimeMs > 600_000) return true;
+  const [pid, host] = fs.readFileSync(lock, 'utf8').split(' ');
+  if (host !== os.hostname() || !pid) return false; // another machine sharing the cache: trust the age
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
