@@ -122,45 +122,48 @@ static int omp_get_thread_num(void) { return 0; }
     T* bpack = aligned_alloc(64, ((npanels * NR_##SFX * KC * sizeof(T)) + 63) / 64 * 64);                \
     int nth = threads;                                                                                   \
     if ((double)m * n * k < 2e6) nth = 1; /* not worth waking threads */                                 \
-    for (int64_t jc = 0; jc < n; jc += NC) {                                                             \
-      int64_t nc = n - jc < NC ? n - jc : NC;                                                            \
-      for (int64_t pc = 0; pc < k; pc += KC) {                                                           \
-        int64_t kc = k - pc < KC ? k - pc : KC;                                                          \
-        int acc = pc > 0;                                                                                \
-        int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                                     \
-        _Pragma("omp parallel num_threads(nth)") {                                                       \
-          _Pragma("omp for schedule(static)")                                                            \
-          for (int64_t jp = 0; jp < np; jp++) {                                                          \
-            int64_t j0 = jp * NR_##SFX;                                                                  \
-            int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                        \
-            pack_b_##SFX(kc, nr, b + pc * brs + (jc + j0) * bcs, brs, bcs, bpack + jp * NR_##SFX * kc);   \
-          }                                                                                              \
-          /* Each thread takes an equal share of the MR-row panels (balanced for any m). */              \
-          int nt = omp_get_num_threads(), t = omp_get_thread_num();                                      \
-          int64_t panels = (m + MR - 1) / MR;                                                            \
-          int64_t r0 = panels * t / nt * MR, r1 = panels * (t + 1) / nt * MR;                            \
-          if (r1 > m) r1 = m;                                                                            \
-          T* apack = aligned_alloc(64, (MC * KC * sizeof(T) + 63) / 64 * 64);                            \
-          for (int64_t ic = r0; ic < r1; ic += MC) {                                                     \
-            int64_t mc = r1 - ic < MC ? r1 - ic : MC;                                                    \
-            for (int64_t ir = 0; ir < mc; ir += MR) {                                                    \
-              int64_t mr = mc - ir < MR ? mc - ir : MR;                                                  \
-              pack_a_##SFX(mr, kc, a + (ic + ir) * ars + pc * acs, ars, acs, apack + ir * kc);           \
-            }                                                                                            \
-            for (int64_t jp = 0; jp < np; jp++) {                                                        \
-              int64_t j0 = jp * NR_##SFX;                                                                \
-              int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                      \
-              for (int64_t ir = 0; ir < mc; ir += MR) {                                                  \
-                int64_t mr = mc - ir < MR ? mc - ir : MR;                                                \
-                micro_##SFX(kc, apack + ir * kc, bpack + jp * NR_##SFX * kc,                             \
-                            c + (ic + ir) * crs + (jc + j0) * ccs, crs, ccs, mr, nr, acc);               \
-              }                                                                                          \
-            }                                                                                            \
-          }                                                                                              \
-          free(apack);                                                                                   \
-        }                                                                                                \
-      }                                                                                                  \
-    }                                                                                                    \
+    /* One parallel region for the whole product (starting one per block costs microseconds):  \
+       threads pack each B block together, then each computes its share of rows against it,   \
+       and wait for one another before the next block overwrites the packed B. */              \
+    _Pragma("omp parallel num_threads(nth)") {                                                   \
+      int nt = omp_get_num_threads(), t = omp_get_thread_num();                                  \
+      int64_t panels = (m + MR - 1) / MR;                                                        \
+      int64_t r0 = panels * t / nt * MR, r1 = panels * (t + 1) / nt * MR;                        \
+      if (r1 > m) r1 = m;                                                                        \
+      T* apack = aligned_alloc(64, (MC * KC * sizeof(T) + 63) / 64 * 64);                        \
+      for (int64_t jc = 0; jc < n; jc += NC) {                                                   \
+        int64_t nc = n - jc < NC ? n - jc : NC;                                                  \
+        int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                             \
+        for (int64_t pc = 0; pc < k; pc += KC) {                                                 \
+          int64_t kc = k - pc < KC ? k - pc : KC;                                                \
+          int acc = pc > 0;                                                                      \
+          _Pragma("omp for schedule(static)")                                                    \
+          for (int64_t jp = 0; jp < np; jp++) {                                                  \
+            int64_t j0 = jp * NR_##SFX;                                                          \
+            int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                \
+            pack_b_##SFX(kc, nr, b + pc * brs + (jc + j0) * bcs, brs, bcs, bpack + jp * NR_##SFX * kc); \
+          }                                                                                      \
+          for (int64_t ic = r0; ic < r1; ic += MC) {                                             \
+            int64_t mc = r1 - ic < MC ? r1 - ic : MC;                                            \
+            for (int64_t ir = 0; ir < mc; ir += MR) {                                            \
+              int64_t mr = mc - ir < MR ? mc - ir : MR;                                          \
+              pack_a_##SFX(mr, kc, a + (ic + ir) * ars + pc * acs, ars, acs, apack + ir * kc);   \
+            }                                                                                    \
+            for (int64_t jp = 0; jp < np; jp++) {                                                \
+              int64_t j0 = jp * NR_##SFX;                                                        \
+              int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                              \
+              for (int64_t ir = 0; ir < mc; ir += MR) {                                          \
+                int64_t mr = mc - ir < MR ? mc - ir : MR;                                        \
+                micro_##SFX(kc, apack + ir * kc, bpack + jp * NR_##SFX * kc,                     \
+                            c + (ic + ir) * crs + (jc + j0) * ccs, crs, ccs, mr, nr, acc);       \
+              }                                                                                  \
+            }                                                                                    \
+          }                                                                                      \
+          _Pragma("omp barrier")                                                                 \
+        }                                                                                        \
+      }                                                                                          \
+      free(apack);                                                                               \
+    }                                                                                            \
     free(bpack);                                                                                         \
   }
 
