@@ -276,8 +276,13 @@ function reduceKernels(): string[] {
       // unsigned arithmetic wraps where signed overflow would be undefined.
       const exact = (op === 'sum' || op === 'prod') && o === 'int64';
       const r = exact ? { init: `uint64_t acc = ${op === 'sum' ? 0 : 1};`, step: `acc ${op === 'sum' ? '+=' : '*='} (uint64_t)(int64_t)v;`, result: '(int64_t)acc' } : r0;
-      // A contiguous sum may reassociate (as PyTorch's vectorised sums do): simd partial sums.
-      const flat = op === 'sum' && !exact ? 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else ' : '';
+      // Contiguous sums may reassociate (as PyTorch's vectorised sums do): simd partial sums.
+      // Contiguous max/min vectorise too, with NaN tracked apart (OpenMP's max ignores it).
+      const simdExtreme = (cmp: string, red: string) =>
+        `if (st == 1) { double m_ = acc; int nan_ = 0; _Pragma("omp simd reduction(${red}:m_) reduction(|:nan_)") for (int64_t r = 0; r < nred; r++) { const double v = (double)P1[xb + r]; m_ = v ${cmp} m_ ? v : m_; nan_ |= v != v; } acc = nan_ ? NAN : m_; } else `;
+      const flat = op === 'sum' && !exact
+        ? 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else '
+        : op === 'max' ? simdExtreme('>', 'max') : op === 'min' ? simdExtreme('<', 'min') : '';
       const load = exact ? (at: string) => `const ${ctype[d]} v = P1[${at}];` : (at: string) => `const double v = (double)P1[${at}];`;
       out.push(`void fm_r_${op}_${tag[d]}(const int32_t* meta, ${ctype[o]}* restrict P0, const ${ctype[d]}* restrict P1) {
   const int nk = meta[0];
