@@ -187,8 +187,11 @@ function runNode(
   if (node instanceof AccumulateGrad) {
     if (needed !== null) return []; // autograd.grad leaves .grad alone
     let g = buf[0]!;
-    // A leaf's .grad owns its memory: views (of a temporary, or of another gradient) are copied.
-    if (handedOut.has(g.storage) || g.base !== null || !g.isContiguous()) g = g.clone();
+    // A leaf's .grad never shares memory with another gradient or the caller's tensors, and is
+    // dense: those cases are copied. A contiguous view of a temporary is kept as it is (keep()
+    // below also keeps its base alive past any scope); the transposed-weight gradient of a linear
+    // layer arrives that way.
+    if (handedOut.has(g.storage) || !g.isContiguous()) g = g.clone();
     handedOut.add(g.storage);
     node.apply([g]);
     return [];
