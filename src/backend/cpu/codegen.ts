@@ -307,6 +307,14 @@ function reduceKernels(): string[] {
     } \
     P0[ob] = ${exact ? r.result : store(o, r.result)}; \
     FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
+  ${op === 'sum' && !exact ? `/* One long contiguous sum: its halves go to separate threads (the order of a sum is free). */
+  if (nout == 1 && nr == 1 && rxs[0] == 1 && nred >= FM_PAR_MIN && fm_threads > 1) {
+    double acc = 0;
+    _Pragma("omp parallel for simd num_threads(fm_threads) reduction(+:acc) schedule(static)")
+    for (int64_t r = 0; r < nred; r++) acc += (double)P1[r];
+    P0[0] = ${store(o, 'acc')};
+    return;
+  }` : ''}
   FM_PARALLEL(nout, nout * nred, FM_OUTPUTS)
   #undef FM_OUTPUTS
 }
