@@ -2,7 +2,6 @@
 // collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter
 // and GEMM. argsort and random stay in TypeScript (random so that every backend draws the same
 // numbers bit for bit).
-import type { DType } from '../../dtype.js';
 import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError } from '../../errors.js';
@@ -222,4 +221,3 @@ function badIndex(op: string, index: V, e: number, dim: number, size: number): I
   return new IndexError(op, `index ${Number(index.storage.data[at])} is out of bounds for dimension ${dim} with size ${size}`);
 }
 
-export type { DType };
