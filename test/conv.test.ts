@@ -6,7 +6,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
-import { devices, cudaSkip, fixture } from './helpers.js';
+import { devices, cudaSkip, fixture, expectError as expectErrorIn } from './helpers.js';
 
 type Tensor = fm.Tensor;
 type Ints = number | number[];
@@ -218,21 +218,9 @@ function assertValuesClose(a: Tensor, b: Tensor, what: string): void {
 
 type ErrorClass = new (...args: never[]) => fm.FiammaError;
 
-/** Runs fn expecting a `cls` raised by `op` with a message matching `re`, whose stack starts in this file. */
-function expectError(fn: () => unknown, cls: ErrorClass, op: string, re: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught !== undefined, `expected ${cls.name} matching ${re}, but nothing was thrown`);
-  assert.ok(caught instanceof fm.FiammaError, `not a FiammaError: ${String(caught)}`);
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${caught.name}: ${caught.message}`);
-  assert.equal(caught.op, op);
-  assert.match(caught.message, re);
-  const firstFrame = caught.stack!.split('\n').find((l) => /^\s+at /.test(l));
-  assert.match(firstFrame ?? '', /conv\.test\.(js|ts)/, `first frame should be the user's line, got: ${firstFrame}`);
+/** expectError of ./helpers.js, with the stack's first frame in this file. */
+function expectError(fn: () => unknown, cls: ErrorClass, op: string, re: RegExp): fm.FiammaError {
+  return expectErrorIn(fn, cls, op, re, /conv\.test\.(js|ts)/);
 }
 
 describe('conv errors', () => {

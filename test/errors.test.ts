@@ -4,33 +4,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
 import { tsBackend } from '../src/backend/ts/index.js';
+import { expectError as expectErrorIn } from './helpers.js';
 
 type ErrorClass = new (...args: never[]) => fm.FiammaError;
 
-/**
- * Runs fn, expecting a `cls` (a FiammaError) with `op` and a message matching `re`, and checks
- * that the stack's first frame is in this file, not inside Fiamma.
- */
+/** expectError of ./helpers.js, with the stack's first frame in this file. */
 function expectError(fn: () => unknown, cls: ErrorClass, op: string, re: RegExp): fm.FiammaError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught !== undefined, `expected ${cls.name} matching ${re}, but nothing was thrown`);
-  assert.ok(caught instanceof fm.FiammaError, `not a FiammaError: ${String(caught)}`);
-  assert.ok(caught instanceof Error);
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${caught.name}: ${caught.message}`);
-  assert.equal(caught.name, cls.name);
-  assert.equal(caught.op, op);
-  assert.ok(caught.message.startsWith(`${op}: `), `message names the op: ${caught.message}`);
-  assert.match(caught.message, re);
-  const firstFrame = caught.stack!.split('\n').find((l) => /^\s+at /.test(l));
-  assert.ok(firstFrame !== undefined, 'the stack has frames');
-  assert.match(firstFrame, /errors\.test\.(js|ts)/, `first frame should be the user's line, got: ${firstFrame}`);
-  assert.doesNotMatch(firstFrame, /[/\\]src[/\\]/);
-  return caught;
+  return expectErrorIn(fn, cls, op, re, /errors\.test\.(js|ts)/);
 }
 
 describe('error classes', () => {

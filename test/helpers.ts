@@ -37,3 +37,31 @@ export function assertClose(actual: fm.Tensor | number[], expected: unknown, opt
     assert.ok(Math.abs(x - y) <= atol + rtol * Math.abs(y), `${opts.msg ?? ''} element ${i}: ${x} vs expected ${y}`);
   }
 }
+
+type ErrorClass = new (...args: never[]) => fm.FiammaError;
+
+/**
+ * Runs fn expecting a `cls` (a FiammaError) raised by `op`, with a message that names the op and
+ * matches `re`, and whose stack's first frame is the calling test file (`file`), not Fiamma.
+ */
+export function expectError(fn: () => unknown, cls: ErrorClass, op: string, re: RegExp, file: RegExp): fm.FiammaError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught !== undefined, `expected ${cls.name} matching ${re}, but nothing was thrown`);
+  assert.ok(caught instanceof fm.FiammaError, `not a FiammaError: ${String(caught)}`);
+  assert.ok(caught instanceof Error);
+  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${caught.name}: ${caught.message}`);
+  assert.equal(caught.name, cls.name);
+  assert.equal(caught.op, op);
+  assert.ok(caught.message.startsWith(`${op}: `), `message names the op: ${caught.message}`);
+  assert.match(caught.message, re);
+  const firstFrame = caught.stack!.split('\n').find((l) => /^\s+at /.test(l));
+  assert.ok(firstFrame !== undefined, 'the stack has frames');
+  assert.match(firstFrame, file, `first frame should be the user's line, got: ${firstFrame}`);
+  assert.doesNotMatch(firstFrame, /[/\\]src[/\\]/);
+  return caught;
+}

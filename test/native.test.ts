@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as FM from '../src/index.js';
 import type { Backend, View, ReduceOpName, ScanOpName } from '../src/backend/interface.js';
+import { contiguousStrides, numelOf as numel } from '../src/tensor/shape.js';
 import type { TsStorage as TsStorageT } from '../src/backend/ts/index.js';
 import type { DType, TypedArray } from '../src/dtype.js';
 
@@ -115,19 +116,6 @@ function fillRandom(data: TypedArray, dtype: DType, rand: () => number, o: FillO
         break;
     }
   }
-}
-
-function numel(shape: readonly number[]): number {
-  return shape.reduce((p, q) => p * q, 1);
-}
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d]!;
-  }
-  return s;
 }
 
 /**

@@ -17,7 +17,6 @@ const unavailable = new Map<DeviceType, string>([
 /** A backend whose thread count can be set (the native cpu one). */
 interface Threaded {
   setThreads(n: number): void;
-  getThreads(): number;
 }
 
 let cpuKernels: 'native' | 'ts' | undefined;
@@ -48,12 +47,6 @@ function cpuBackend(): Backend {
 /** Makes `backend` serve every device of `type`. Example: `registerBackend('cpu', tsBackend)`. */
 export function registerBackend(type: DeviceType, backend: Backend): void {
   backends.set(type, backend);
-}
-
-/** Records why a device type has no backend, for the error an op on it raises. */
-export function markUnavailable(type: DeviceType, reason: string): void {
-  backends.delete(type);
-  unavailable.set(type, reason);
 }
 
 /** The backend that runs ops on `device`; raises a DeviceError saying why when there is none. */

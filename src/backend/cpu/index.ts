@@ -78,14 +78,13 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
   const setThreads = lib.fn('fm_set_threads', 'void', ['int']) as unknown as (n: number) => void;
   let threads = 1;
 
-  const backend: Backend<TsStorage> & { setThreads(n: number): void; getThreads(): number } = {
+  const backend: Backend<TsStorage> & { setThreads(n: number): void } = {
     ...tsBackend,
     name: 'cpu',
     setThreads(n: number) {
       threads = n;
       setThreads(n);
     },
-    getThreads: () => threads,
     copy(out, x) {
       if (numel(out.shape) < nativeMin || !elementwiseMeta([out, x])) return tsBackend.copy(out, x);
       kernel(out.dtype, x.dtype, () => `fm_copy_${tag[out.dtype]}_${tag[x.dtype]}`, 'void', [P, P, P])(meta, ptr(out), ptr(x));

@@ -11,7 +11,11 @@ import { noGradCtx, type OpDef } from '../op_def.js';
 
 /** A copy of `t` as `dtype`, outside autograd (forwards use it to bring inputs to the compute dtype). */
 export function castRaw(t: Tensor, dtype: DType): Tensor {
-  if (t.dtype === dtype) return t;
+  return t.dtype === dtype ? t : copyAs(t, dtype);
+}
+
+/** A new contiguous tensor holding t's values as `dtype` (the strided copy-and-cast kernel). */
+function copyAs(t: Tensor, dtype: DType): Tensor {
   const out = emptyTensor(t.shape, dtype, t.device);
   backendOf(t).copy(out.view_(), t.view_());
   return out;
@@ -101,21 +105,17 @@ export const copyDefs = {
     },
   } satisfies OpDef<null>,
   cast: {
-    forward: (_ctx, [x], dtype) => {
-      const out = emptyTensor(x!.shape, dtype, x!.device);
-      backendOf(x!).copy(out.view_(), x!.view_());
-      return out;
-    },
+    forward: (_ctx, [x], dtype) => copyAs(x!, dtype),
     backward: (_ctx, g) => [g], // the engine casts the gradient back to the input's dtype
   } satisfies OpDef<DType>,
   clone: {
-    forward: (_ctx, [x]) => copyOf(x!),
+    forward: (_ctx, [x]) => copyAs(x!, x!.dtype),
     backward: (_ctx, g) => [g],
   } satisfies OpDef<null>,
   toDevice: {
     // Between backends the values travel through the host.
     forward: (_ctx, [x], { to }) => {
-      const src = x!.isContiguous() ? x! : copyOf(x!);
+      const src = x!.isContiguous() ? x! : copyAs(x!, x!.dtype);
       const out = emptyTensor(x!.shape, x!.dtype, to);
       const values = backendOf(src).read(src.storage.handle, src.offset, src.numel());
       backendOf(out).write(out.storage.handle, values, 0);
@@ -124,9 +124,3 @@ export const copyDefs = {
     backward: (_ctx, g, { from }) => [g.to(from)],
   } satisfies OpDef<{ from: Device; to: Device }>,
 };
-
-function copyOf(x: Tensor): Tensor {
-  const out = emptyTensor(x.shape, x.dtype, x.device);
-  backendOf(x).copy(out.view_(), x.view_());
-  return out;
-}
