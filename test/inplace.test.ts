@@ -69,3 +69,20 @@ test('an optimizer-style update under noGrad changes the leaf in place', () => {
   assert.deepEqual((w.toArray() as number[]).map((v) => Math.round(v * 1e5) / 1e5), [0.8, 1.6, 2.4]);
   assert.throws(() => w.sub_(1), /leaf tensor that requires grad is being used in an in-place operation/);
 });
+
+test('addcmul_ and addcdiv_ (the Adam updates) against the composite', () => {
+  const v = fm.tensor([1, 2, 3]);
+  v.addcmul_(fm.tensor([2, 2, 2]), fm.tensor([1, 2, 3]), 0.5);
+  assert.deepEqual(v.toArray(), [2, 4, 6]);
+  v.addcdiv_(fm.tensor([4, 4, 4]), fm.tensor([2, 4, 8]), -1);
+  assert.deepEqual(v.toArray(), [0, 3, 5.5]);
+});
+
+test('expandAs, clampMin and clampMax', () => {
+  const b = fm.tensor([[1], [2]]);
+  assert.deepEqual(b.expandAs(fm.zeros([2, 3])).toArray(), [[1, 1, 1], [2, 2, 2]]);
+  const x = fm.tensor([-2, 0.5, 3]);
+  assert.deepEqual(x.clampMin(0).toArray(), [0, 0.5, 3]);
+  assert.deepEqual(x.clampMax(1).toArray(), [-2, 0.5, 1]);
+  assert.deepEqual(x.clampMin(fm.tensor([0, 1, 0])).toArray(), [0, 1, 3]);
+});

@@ -1058,3 +1058,13 @@ describe('the compile lock', () => {
     fsm.rmSync(dir, { recursive: true });
   });
 });
+
+describe('malloc tuning', () => {
+  test('FIAMMA_CPU_MALLOC=default leaves malloc alone and the kernels still work', { skip: nativeSkip }, () => {
+    const index = new URL('../src/index.js', import.meta.url).href;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const fm = await import(${JSON.stringify(index)}); const x = fm.ones([100000]).mul(3).sum().item(); console.log(fm.cpuKernelsInUse(), x);`], {
+      env: { ...process.env, FIAMMA_CPU_MALLOC: 'default' }, encoding: 'utf8', timeout: 240_000,
+    });
+    assert.equal(r.stdout.trim(), 'native 300000', r.stderr);
+  });
+});
