@@ -13,6 +13,7 @@ export class Device {
   /** Parses `'cpu'`, `'cuda'` (device 0) or `'cuda:N'`. Example: `Device.of('cuda:1').index === 1`. */
   static of(spec: DeviceLike): Device {
     if (spec instanceof Device) return spec;
+    if (spec === 'cuda' && currentCuda !== 0) return Device.of(`cuda:${currentCuda}`);
     const hit = Device.cache.get(spec);
     if (hit) return hit;
     const m = /^(cpu|cuda)(?::(\d+))?$/.exec(spec);
@@ -33,3 +34,12 @@ export class Device {
 
 /** Anything accepted where a device is expected. */
 export type DeviceLike = Device | string;
+
+/** The GPU that 'cuda' without an index means (fm.cuda.setDevice). */
+let currentCuda = 0;
+export function currentCudaDevice(): number {
+  return currentCuda;
+}
+export function setCurrentCudaDevice(index: number): void {
+  currentCuda = index;
+}

@@ -69,6 +69,8 @@ export class ShapeError extends FiammaError {}
 export class DTypeError extends FiammaError {}
 /** Tensors on different devices, or a device that is not available. */
 export class DeviceError extends FiammaError {}
+/** A device could not hold a new tensor (the message says what was asked, allocated, cached and free). */
+export class OutOfMemoryError extends DeviceError {}
 /** A dim or an index out of range, or an index of the wrong kind. */
 export class IndexError extends FiammaError {}
 /** A value that is not allowed (ragged nested arrays, bad options, ...). */

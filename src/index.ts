@@ -10,7 +10,8 @@ export { setPrintOptions, getPrintOptions, type PrintOptions } from './format.js
 export { noGrad, enableGrad, setGradEnabled, isGradEnabled } from './autograd/grad_mode.js';
 export { gradcheck, gradgradcheck, type GradcheckOptions } from './autograd/gradcheck.js';
 export * as autograd from './autograd/index.js';
-export { registerBackend, isBackendAvailable, setNumThreads, getNumThreads, cpuKernelsInUse } from './backend/registry.js';
+export { registerBackend, isBackendAvailable, setNumThreads, getNumThreads, cpuKernelsInUse, setFloat32MatmulPrecision, getFloat32MatmulPrecision } from './backend/registry.js';
+export * as cuda from './cuda.js';
 export type { Backend, View, StorageHandle } from './backend/interface.js';
 export * from './functional/creation.js';
 export * from './functional/random.js';

@@ -255,9 +255,9 @@ describe('device errors', () => {
   });
 
   // These two run in order: first with no cuda backend, then with the ts backend standing in for one.
-  test('before a cuda backend is registered, asking for cuda says it is not available', () => {
+  test('without a GPU, asking for cuda says which piece is missing and where it looked', { skip: fm.cuda.isAvailable() ? 'a GPU is present' : undefined }, () => {
     assert.equal(fm.isBackendAvailable('cuda'), false);
-    expectError(() => fm.ones([2], { device: 'cuda' }), fm.DeviceError, 'device', /device 'cuda:0' is not available: no CUDA backend is loaded/);
+    expectError(() => fm.ones([2], { device: 'cuda' }), fm.DeviceError, 'device', /device 'cuda:0' is not available: libcuda\.so\.1 \(the NVIDIA driver\) was not found: looked in .*\/usr\/local\/cuda\/lib64.*FIAMMA_CUDA_LIB_DIRS/);
     expectError(() => fm.ones([2]).to('cuda'), fm.DeviceError, 'device', /device 'cuda:0' is not available/);
     expectError(() => fm.randn([2], { device: 'cuda:1' }), fm.DeviceError, 'device', /device 'cuda:1' is not available/);
   });

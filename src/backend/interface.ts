@@ -33,6 +33,11 @@ export type RandomDistribution = 'uniform' | 'normal';
 export interface Backend<S extends StorageHandle = StorageHandle> {
   /** Short name shown in messages ('ts', 'cpu', 'cuda'). */
   readonly name: string;
+  /**
+   * True when storage memory is not the garbage collector's (device memory): storages nobody
+   * disposed are then freed from a FinalizationRegistry.
+   */
+  readonly needsRelease?: boolean;
   /** New storage of `numel` elements (contents unspecified). */
   allocate(dtype: DType, numel: number): S;
   /** Returns the storage's memory to the backend; the storage is unusable after. */

@@ -1,6 +1,6 @@
-// Which backend serves each device type. cpu gets the native C kernels on first use (compiled and
-// cached), or the ts kernels when FIAMMA_CPU_KERNELS=ts or no compiler works; cuda backends
-// register themselves here when they load.
+// Which backend serves each device. cpu gets the native C kernels on first use (compiled and
+// cached), or the ts kernels when FIAMMA_CPU_KERNELS=ts or no compiler works; cuda:N gets the
+// cuda backend of that GPU, loaded on first use (the driver, NVRTC and cuBLAS through koffi).
 import * as os from 'node:os';
 import type { Backend } from './interface.js';
 import type { Device, DeviceType } from '../device.js';
@@ -8,11 +8,9 @@ import { DeviceError, ValueError } from '../errors.js';
 import { tsBackend } from './ts/index.js';
 import { makeCpuBackend } from './cpu/index.js';
 import { loadNative } from './cpu/native.js';
+import { cudaBackend, cudaRuntime, setTf32 } from './cuda/index.js';
 
 const backends = new Map<DeviceType, Backend>();
-const unavailable = new Map<DeviceType, string>([
-  ['cuda', 'no CUDA backend is loaded in this build of Fiamma (it runs on cpu only)'],
-]);
 
 /** A backend whose thread count can be set (the native cpu one). */
 interface Threaded {
@@ -54,12 +52,23 @@ export function backendFor(device: Device, op = 'device'): Backend {
   const b = backends.get(device.type);
   if (b) return b;
   if (device.type === 'cpu') return cpuBackend();
-  throw new DeviceError(op, `device '${device}' is not available: ${unavailable.get(device.type) ?? 'no backend registered'}`);
+  try {
+    return cudaBackend(device.index);
+  } catch (e) {
+    if (e instanceof DeviceError && e.op !== 'cuda') throw e;
+    throw new DeviceError(op, `device '${device}' is not available: ${(e as Error).message}`);
+  }
 }
 
-/** True when a backend serves `type`. */
+/** True when a backend serves `type` (for cuda: a driver, a GPU, NVRTC and cuBLAS were found). */
 export function isBackendAvailable(type: DeviceType): boolean {
-  return type === 'cpu' || backends.has(type);
+  if (type === 'cpu' || backends.has(type)) return true;
+  try {
+    cudaRuntime();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Which kernels run cpu ops: 'native' (compiled C) or 'ts' (TypeScript). Example: `fm.cpuKernels()`. */
@@ -79,4 +88,22 @@ export function setNumThreads(n: number): void {
 /** The number of threads cpu kernels use. Example: `fm.getNumThreads()`. */
 export function getNumThreads(): number {
   return cpuThreads;
+}
+
+let matmulPrecision: 'highest' | 'high' | 'medium' = 'highest';
+
+/**
+ * How float32 matrix products may trade precision for speed, as PyTorch's: 'highest' (full
+ * float32, the default) or 'high' / 'medium' (TF32 tensor cores on GPUs that have them).
+ * Example: `fm.setFloat32MatmulPrecision('high')`.
+ */
+export function setFloat32MatmulPrecision(p: 'highest' | 'high' | 'medium'): void {
+  if (p !== 'highest' && p !== 'high' && p !== 'medium') throw new ValueError('setFloat32MatmulPrecision', `expected 'highest', 'high' or 'medium', got '${String(p)}'`);
+  matmulPrecision = p;
+  setTf32(p !== 'highest');
+}
+
+/** The current float32 matmul precision. */
+export function getFloat32MatmulPrecision(): 'highest' | 'high' | 'medium' {
+  return matmulPrecision;
 }

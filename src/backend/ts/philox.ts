@@ -70,7 +70,7 @@ const f64View = new Float64Array(1);
 const u64View = new BigUint64Array(f64View.buffer);
 
 /** Largest float32 strictly below x (x finite). Used to keep float32 uniforms out of `high`. */
-function float32Below(x: number): number {
+export function float32Below(x: number): number {
   f32View[0] = x;
   const f = f32View[0]!;
   if (f < x) return f;
@@ -81,7 +81,7 @@ function float32Below(x: number): number {
 }
 
 /** Largest float64 strictly below x (x finite). Used to keep float64 uniforms out of `high`. */
-function float64Below(x: number): number {
+export function float64Below(x: number): number {
   if (x === 0) return -Number.MIN_VALUE;
   f64View[0] = x;
   u64View[0] = x > 0 ? u64View[0]! - 1n : u64View[0]! + 1n;
