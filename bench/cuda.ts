@@ -18,7 +18,7 @@ function time(fn: () => void, iters: number, warm = 3): number {
 const dev = 'cuda';
 const run = (f: () => fm.Tensor) => () => f().dispose();
 
-function mlp(): () => void {
+function mlp(scoped = true): () => void {
   const g = new fm.Generator().manualSeed(0);
   const sizes = [784, 256, 256, 10];
   const params: fm.Tensor[] = [];
@@ -28,7 +28,7 @@ function mlp(): () => void {
   }
   const x = fm.randn([128, 784], { generator: g }).to(dev);
   const t = fm.randint(0, 10, [128, 1], { generator: g }).to(dev);
-  return () => fm.scope(() => {
+  const step = () => {
     let h = x;
     for (let i = 0; i < 3; i++) {
       h = h.matmul(params[2 * i]!).add(params[2 * i + 1]!);
@@ -41,7 +41,24 @@ function mlp(): () => void {
         p.grad = null;
       }
     });
-  });
+  };
+  return scoped ? () => fm.scope(step) : step;
+}
+
+/**
+ * Device memory of a plain loop that disposes nothing and yields to the event loop each step (as
+ * `for await` over a DataLoader does): the garbage collector's finalizers return the memory.
+ */
+async function memoryFlatness(steps: number): Promise<Record<string, number>> {
+  const step = mlp(false);
+  const seen: Record<string, number> = {};
+  for (let i = 1; i <= steps; i++) {
+    step();
+    await new Promise((r) => setImmediate(r));
+    if (i === 100 || i === steps / 2 || i === steps) seen[`MiB allocated after step ${i}`] = fm.cuda.memoryAllocated() / 2 ** 20;
+  }
+  seen['MiB peak'] = fm.cuda.maxMemoryAllocated() / 2 ** 20;
+  return seen;
 }
 
 interface Row { name: string; unit: string; fiamma: number; pytorch?: number; ratio?: number; note?: string }
@@ -81,6 +98,8 @@ if (peer.status === 0) {
     }
   }
 }
-const result = { date: new Date().toISOString(), device: fm.cuda.getDeviceName(), peer: torchInfo, note: 'ratio > 1: Fiamma better (time: pytorch/fiamma; throughput: fiamma/pytorch)', rows };
+const memory = await memoryFlatness(Number(process.env.FIAMMA_MEMORY_STEPS ?? 4000));
+console.log(JSON.stringify(memory));
+const result = { memory, date: new Date().toISOString(), device: fm.cuda.getDeviceName(), peer: torchInfo, note: 'ratio > 1: Fiamma better (time: pytorch/fiamma; throughput: fiamma/pytorch)', rows };
 fs.writeFileSync(out, JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result, null, 2));

@@ -16,6 +16,7 @@ console.log(a.add(1).mul(a).toArray(), a.sum(1).toArray(), a.matmul(a.T).toArray
 " 2>&1 | head -40 | tee "$out/smoke.txt"
 echo '--- bench'
 timeout ${FIAMMA_CHECK_BENCH_S:-150} node dist/bench/cuda.js "$out/cuda-bench.json" 2>&1 | grep -v '^ ' | head -20
+timeout 30 node dist/bench/cuda_launch.js > "$out/cuda-launch.json" 2>&1; cat "$out/cuda-launch.json"
 echo '--- tests'
 timeout ${FIAMMA_CHECK_TESTS_S:-300} node --test --test-reporter=tap ${FIAMMA_CHECK_TESTS:-dist/test/} > /tmp/tests.txt 2>&1
 echo "tests exit $?"

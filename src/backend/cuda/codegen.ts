@@ -1,7 +1,7 @@
 // CUDA C of the cuda backend's kernels, one small translation unit per kernel (NVRTC compiles
 // each on first use, in milliseconds, and the disk cache keeps it). Elementwise kernels come
 // from the same scalar expressions as the cpu's C kernels (../../ops/elementwise.ts), computed
-// in double and stored with the same conversions, so both devices give the same numbers.
+// in double (float32 in float) and stored with the same conversions as on cpu.
 // Every kernel takes one FmArgs struct by value: operand pointers (already at their offsets),
 // the element count, and the shape and strides of up to 16 (coalesced) dims.
 import type { DType } from '../../dtype.js';
@@ -75,6 +75,8 @@ static __device__ inline uint8_t fm_u8(double v) {
 static __device__ inline int64_t fm_i64(double v) {
   return (isfinite(v) && fabs(v) < 9223372036854775808.0) ? (int64_t)v : FM_INT64_MIN;
 }
+/* PER_THREAD neighbouring elements, moved with one vector access. */
+template <typename T> struct alignas(sizeof(T) * ${PER_THREAD}) fm_vec { T v[${PER_THREAD}]; };
 /* Atomic out[0] += v for every dtype (bytes through a compare-and-swap on their 32-bit word). */
 static __device__ inline void fm_atomic_add(float* p, float v) { atomicAdd(p, v); }
 static __device__ inline void fm_atomic_add(double* p, double v) { atomicAdd(p, v); }
@@ -112,28 +114,47 @@ function offsets(k: number, j: string): string {
       for (int d = a.nd - 1; d >= 0; d--) { const int64_t s_ = a.shape[d], q_ = rem_ / s_, x_ = rem_ - q_ * s_; rem_ = q_; ${ks.map((q) => `i${q} += x_ * a.st[${q}][d];`).join(' ')} } }`;
 }
 
+type Body = (ref: (q: number) => string) => string;
+
 /**
- * An elementwise kernel over k operands (P0 written): each thread takes PER_THREAD elements a
- * block apart (coalesced, independent loads in flight). flags bit 0: every operand contiguous.
+ * An elementwise kernel over k operands (P0 written). flags bit 0: every operand contiguous (each
+ * thread takes PER_THREAD elements a block apart: coalesced, independent loads in flight); bit 1:
+ * also aligned to PER_THREAD elements, so that each thread moves PER_THREAD neighbours with one
+ * vector load or store per operand (16 bytes of float32), as the memory system likes best.
  */
-function elementwise(name: string, types: readonly DType[], body: string): string {
+function elementwise(name: string, types: readonly DType[], body: Body): string {
   const k = types.length;
   const ks = [...Array(k).keys()];
+  const scalar = body((q) => `P${q}[i${q}]`);
+  const flat = (j: string) => `${ks.map((q) => `const int64_t i${q} = ${j};`).join(' ')} ${scalar}`;
   const ptrs = types.map((d, q) => (q === 0 ? `${ctype[d]}* P0 = (${ctype[d]}*)a.p[0];` : `const ${ctype[d]}* P${q} = (const ${ctype[d]}*)a.p[${q}];`)).join(' ');
+  const vecLoads = types.map((d, q) => (q === 0 ? `fm_vec<${ctype[d]}> v0;` : `const fm_vec<${ctype[d]}> v${q} = *(const fm_vec<${ctype[d]}>*)(P${q} + j0);`)).join(' ');
   return `extern "C" __global__ void __launch_bounds__(${BLOCK}) ${name}(const FmArgs a) {
   ${ptrs}
   const double p0 = a.s[0], p1 = a.s[1], p2 = a.s[2]; (void)p0; (void)p1; (void)p2;
+  if (a.flags & 2) {
+    const int64_t j0 = ((int64_t)blockIdx.x * ${BLOCK} + threadIdx.x) * ${PER_THREAD};
+    if (j0 + ${PER_THREAD} <= a.n) {
+      ${vecLoads}
+      #pragma unroll
+      for (int u = 0; u < ${PER_THREAD}; u++) { ${body((q) => `v${q}.v[u]`)} }
+      *(fm_vec<${ctype[types[0]!]}>*)(P0 + j0) = v0;
+    } else {
+      for (int64_t j = j0; j < a.n; j++) { ${flat('j')} }
+    }
+    return;
+  }
   const int64_t base = (int64_t)blockIdx.x * (${BLOCK * PER_THREAD}) + threadIdx.x;
   if (a.flags & 1) {
     #pragma unroll
     for (int u = 0; u < ${PER_THREAD}; u++) {
       const int64_t j = base + u * ${BLOCK};
-      if (j < a.n) { ${ks.map((q) => `const int64_t i${q} = j;`).join(' ')} ${body} }
+      if (j < a.n) { ${flat('j')} }
     }
   } else {
     for (int u = 0; u < ${PER_THREAD}; u++) {
       const int64_t j = base + u * ${BLOCK};
-      if (j < a.n) { ${offsets(k, 'j')} ${body} }
+      if (j < a.n) { ${offsets(k, 'j')} ${scalar} }
     }
   }
 }
@@ -161,7 +182,16 @@ export function kernelName(s: KernelSpec): string {
   }
 }
 
-const load = (q: number) => `(double)P${q}[i${q}]`;
+
+/**
+ * The type an expression computes in: float for float32 (as PyTorch's CUDA kernels: the float
+ * versions of exp, tanh, erf... are several times cheaper than the double ones, and add, mul,
+ * div and sqrt round the same either way), double for everything else (exact for int32 and for
+ * int64 up to 2^53, as on cpu).
+ */
+function mathType(d: DType): string {
+  return d === 'float32' ? 'float' : 'double';
+}
 
 /** The kernel's own code (without the prelude). */
 export function kernelBody(s: KernelSpec): string {
@@ -170,19 +200,19 @@ export function kernelBody(s: KernelSpec): string {
     case 'unary': {
       const def = unaryOps[s.op];
       const o = def.dtype === 'bool' ? 'bool' : s.dtype;
-      return elementwise(name, [o, s.dtype], `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`);
+      return elementwise(name, [o, s.dtype], (r) => `{ const ${mathType(s.dtype)} x = (${mathType(s.dtype)})${r(1)}; ${r(0)} = ${store(o, def.expr)}; }`);
     }
     case 'binary': {
       const def = binaryOps[s.op];
       const o = def.dtype === 'bool' ? 'bool' : s.dtype;
-      return elementwise(name, [o, s.dtype, s.dtype], `const double x = ${load(1)}, y = ${load(2)}; P0[i0] = ${store(o, def.expr)};`);
+      return elementwise(name, [o, s.dtype, s.dtype], (r) => `{ const ${mathType(s.dtype)} x = (${mathType(s.dtype)})${r(1)}, y = (${mathType(s.dtype)})${r(2)}; ${r(0)} = ${store(o, def.expr)}; }`);
     }
     case 'copy':
-      return elementwise(name, [s.out, s.in], s.out === s.in ? 'P0[i0] = P1[i1];' : `P0[i0] = ${store(s.out, load(1))};`);
+      return elementwise(name, [s.out, s.in], (r) => (s.out === s.in ? `${r(0)} = ${r(1)};` : `${r(0)} = ${store(s.out, `(double)${r(1)}`)};`));
     case 'fill':
-      return elementwise(name, [s.dtype], `P0[i0] = ${store(s.dtype, 'p0')};`);
+      return elementwise(name, [s.dtype], (r) => `${r(0)} = ${store(s.dtype, 'p0')};`);
     case 'where':
-      return elementwise(name, [s.dtype, 'bool', s.dtype, s.dtype], 'P0[i0] = P1[i1] ? P2[i2] : P3[i3];');
+      return elementwise(name, [s.dtype, 'bool', s.dtype, s.dtype], (r) => `${r(0)} = ${r(1)} ? ${r(2)} : ${r(3)};`);
     case 'reduce': return reduceKernel(name, s.op, s.in, s.out);
     case 'scan': return scanKernel(name, s.op, s.dtype);
     case 'gather': case 'scatter': return indexKernel(name, s.kind, s.dtype);
@@ -249,7 +279,17 @@ extern "C" __global__ void __launch_bounds__(${BLOCK}) ${name}(const FmArgs a) {
     { int64_t rem = o; for (int d = nk - 1; d >= 0; d--) { const int64_t q = rem / a.shape[d], x = rem - q * a.shape[d]; rem = q; xb += x * a.st[0][d]; ob += x * a.st[1][d]; } }
     const int64_t lo = nred * c / chunks, hi = nred * (c + 1) / chunks;
     ${acc} acc = ${r.init}; int64_t arg = 0;
-    for (int64_t rr = lo + (block ? threadIdx.x : 0); rr < hi; rr += (block ? ${BLOCK} : 1)) {
+    int64_t rr = lo + (block ? threadIdx.x : 0);
+    const int64_t inc = block ? ${BLOCK} : 1;
+    if (nr == 1) {
+      /* Four loads in flight per thread; merged in order, so the first extreme still wins. */
+      const int64_t st = a.st[0][nk];
+      for (; rr + 3 * inc < hi; rr += 4 * inc) {
+        const ${acc} v0 = ${conv}P1[xb + rr * st], v1 = ${conv}P1[xb + (rr + inc) * st], v2 = ${conv}P1[xb + (rr + 2 * inc) * st], v3 = ${conv}P1[xb + (rr + 3 * inc) * st];
+        fm_merge(acc, arg, v0, rr); fm_merge(acc, arg, v1, rr + inc); fm_merge(acc, arg, v2, rr + 2 * inc); fm_merge(acc, arg, v3, rr + 3 * inc);
+      }
+    }
+    for (; rr < hi; rr += inc) {
       int64_t xo = xb;
       if (nr == 1) xo += rr * a.st[0][nk];
       else { int64_t rem = rr; for (int d = a.nd - 1; d >= nk; d--) { const int64_t q = rem / a.shape[d], x = rem - q * a.shape[d]; rem = q; xo += x * a.st[0][d]; } }

@@ -183,7 +183,8 @@ function writeElementwise(dev: CudaDevice, views: readonly V[], op: string): num
   dev.setInt(L.n, n);
   if (views.every((v) => isContiguous(v))) {
     dev.i32[L.nd >> 2] = 1;
-    dev.i32[L.flags >> 2] = 1;
+    // Bit 1: every operand starts on a PER_THREAD-element boundary (vector loads and stores).
+    dev.i32[L.flags >> 2] = views.every((v) => addr(v) % (PER_THREAD * bytesPerElement(v.dtype)) === 0) ? 3 : 1;
     return n;
   }
   const c = coalesce(views[0]!.shape, views.map((v) => v.strides));
