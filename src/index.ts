@@ -22,3 +22,4 @@ export * from './functional/shape.js';
 export * from './functional/indexing.js';
 export * from './functional/linalg.js';
 export * from './functional/conv.js';
+export * as nn from './nn/index.js';

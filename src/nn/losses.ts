@@ -1,0 +1,184 @@
+// Loss functions (nn.functional's losses) with PyTorch's options: reduction, weight,
+// ignoreIndex, labelSmoothing, posWeight. Compositions of Tensor ops, so every one has gradients.
+import { Tensor } from '../tensor/tensor.js';
+import * as fm from '../index.js';
+import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
+import { fmtShape } from '../tensor/shape.js';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+function reduce(op: string, l: Tensor, reduction: Reduction = 'mean'): Tensor {
+  if (reduction === 'mean') return l.mean();
+  if (reduction === 'sum') return l.sum();
+  if (reduction === 'none') return l;
+  throw new ValueError(op, `reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+}
+
+function sameShape(op: string, input: Tensor, target: Tensor): void {
+  if (input.shape.join() !== target.shape.join()) {
+    throw new ShapeError(op, `target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(input.shape)}`);
+  }
+}
+
+/** Mean squared error. Example: `F.mseLoss(pred, target)`. */
+export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  sameShape('mseLoss', input, target);
+  return reduce('mseLoss', input.sub(target).square(), opts.reduction);
+}
+
+/** Mean absolute error. */
+export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  sameShape('l1Loss', input, target);
+  return reduce('l1Loss', input.sub(target).abs(), opts.reduction);
+}
+
+/** 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta. */
+export function smoothL1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction; beta?: number } = {}): Tensor {
+  sameShape('smoothL1Loss', input, target);
+  const beta = opts.beta ?? 1;
+  const d = input.sub(target).abs();
+  const l = beta === 0 ? d : fm.where(d.lt(beta), d.square().mul(0.5 / beta), d.sub(0.5 * beta));
+  return reduce('smoothL1Loss', l, opts.reduction);
+}
+
+/** 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta). */
+export function huberLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction; delta?: number } = {}): Tensor {
+  sameShape('huberLoss', input, target);
+  const delta = opts.delta ?? 1;
+  const d = input.sub(target).abs();
+  return reduce('huberLoss', fm.where(d.lt(delta), d.square().mul(0.5), d.sub(0.5 * delta).mul(delta)), opts.reduction);
+}
+
+export interface NllOptions {
+  weight?: Tensor | null;
+  ignoreIndex?: number;
+  reduction?: Reduction;
+}
+
+/** The class dim's position and a check that target fits input ([N, C, ...] with target [N, ...], or [C] with []). */
+function classDim(op: string, input: Tensor, target: Tensor): number {
+  if (target.dtype !== 'int64' && target.dtype !== 'int32' && target.dtype !== 'uint8') throw new DTypeError(op, `expected integer class indices as target, got ${target.dtype}`);
+  const cd = input.ndim === 1 ? 0 : 1;
+  const expect = input.shape.filter((_, d) => d !== cd);
+  if (target.shape.join() !== expect.join()) throw new ShapeError(op, `expected target of shape ${fmtShape(expect)} for input of shape ${fmtShape(input.shape)}, got ${fmtShape(target.shape)}`);
+  return cd;
+}
+
+/**
+ * Negative log likelihood of log-probabilities [N, C, ...] (or [C]) at integer targets; targets
+ * equal to ignoreIndex (default -100) count for nothing; 'mean' divides by the targets' total weight.
+ */
+export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
+  const cd = classDim('nllLoss', input, target);
+  const ignore = opts.ignoreIndex ?? -100;
+  const keep = target.ne(ignore);
+  const safe = fm.where(keep, target, 0).to('int64');
+  let picked: Tensor;
+  try {
+    picked = input.gather(cd, safe.unsqueeze(cd)).squeeze(cd).neg();
+  } catch (e) {
+    throw asOpError(e, 'nllLoss'); // a target out of range (gather checks, on every device)
+  }
+  const w = (opts.weight ? opts.weight.indexSelect(0, safe.flatten()).reshape(safe.shape) : fm.onesLike(picked)).mul(keep.to(input.dtype));
+  const l = picked.mul(w);
+  const reduction = opts.reduction ?? 'mean';
+  if (reduction === 'mean') return l.sum().div(w.sum());
+  return reduce('nllLoss', l, reduction);
+}
+
+export interface CrossEntropyOptions extends NllOptions {
+  labelSmoothing?: number;
+}
+
+/**
+ * Cross entropy of logits [N, C, ...] (or [C]) against class indices or class probabilities
+ * (a float target of the input's shape), as PyTorch's F.cross_entropy.
+ * Example: `F.crossEntropy(logits, labels, { labelSmoothing: 0.1 })`.
+ */
+export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const cd = input.ndim === 1 ? 0 : 1;
+  const eps = opts.labelSmoothing ?? 0;
+  if (eps < 0 || eps > 1) throw new ValueError('crossEntropy', `labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
+  const logp = input.logSoftmax(cd);
+  const c = input.shape[cd]!;
+  const wShape = input.shape.map((s, d) => (d === cd ? s : 1));
+  const reduction = opts.reduction ?? 'mean';
+  if (target.dtype === 'float32' || target.dtype === 'float64') {
+    sameShape('crossEntropy', input, target);
+    const t = eps > 0 ? target.mul(1 - eps).add(eps / c) : target;
+    let l = logp.mul(t);
+    if (opts.weight) l = l.mul(opts.weight.reshape(wShape));
+    const per = l.sum(cd).neg();
+    if (reduction === 'mean') return per.sum().div(input.numel() / c);
+    return reduce('crossEntropy', per, reduction);
+  }
+  classDim('crossEntropy', input, target);
+  const nll = nllLoss(logp, target, { ...opts, reduction });
+  if (eps === 0) return nll;
+  // Label smoothing: (1 - eps) nll + eps / C * (-sum_c w_c logp_c), ignored targets counting 0.
+  const keep = target.ne(opts.ignoreIndex ?? -100);
+  let smooth = opts.weight ? logp.mul(opts.weight.reshape(wShape)) : logp;
+  smooth = smooth.sum(cd).neg().mul(keep.to(input.dtype));
+  let s: Tensor;
+  if (reduction === 'mean') {
+    const denom = opts.weight ? opts.weight.indexSelect(0, fm.where(keep, target, 0).to('int64').flatten()).reshape(target.shape).mul(keep.to(input.dtype)).sum() : keep.sum().to(input.dtype);
+    s = smooth.sum().div(denom);
+  } else s = reduce('crossEntropy', smooth, reduction);
+  return nll.mul(1 - eps).add(s.mul(eps / c));
+}
+
+/** Binary cross entropy of probabilities (logs clamped at -100, as PyTorch). */
+export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+  sameShape('binaryCrossEntropy', input, target);
+  const l = target.mul(input.log().clampMin(-100)).add(target.neg().add(1).mul(input.neg().add(1).log().clampMin(-100))).neg();
+  return reduce('binaryCrossEntropy', opts.weight ? l.mul(opts.weight) : l, opts.reduction);
+}
+
+/**
+ * Binary cross entropy of logits, computed stably: (1 - y) x + (1 + (pw - 1) y)(log(1 + e^-|x|) + max(-x, 0)).
+ * Example: `F.binaryCrossEntropyWithLogits(logits, y, { posWeight })`.
+ */
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; posWeight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+  sameShape('binaryCrossEntropyWithLogits', input, target);
+  const softplusNeg = input.abs().neg().exp().log1p().add(input.neg().clampMin(0));
+  const logWeight = opts.posWeight ? opts.posWeight.sub(1).mul(target).add(1) : null;
+  let l = target.neg().add(1).mul(input).add(logWeight ? logWeight.mul(softplusNeg) : softplusNeg);
+  if (opts.weight) l = l.mul(opts.weight);
+  return reduce('binaryCrossEntropyWithLogits', l, opts.reduction);
+}
+
+/**
+ * Kullback-Leibler divergence with input as log-probabilities: target (log target - input), 0
+ * where target is 0. 'batchmean' divides the sum by the batch size (the mathematically right mean).
+ */
+export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+  const l = opts.logTarget
+    ? target.exp().mul(target.sub(input))
+    : fm.where(target.gt(0), target.mul(fm.where(target.gt(0), target, 1).log().sub(input)), input.mul(0));
+  if (opts.reduction === 'batchmean') return l.sum().div(input.ndim > 0 ? input.shape[0]! : 1);
+  return reduce('klDiv', l, opts.reduction as Reduction | undefined);
+}
+
+/** max(0, -y (x1 - x2) + margin). */
+export function marginRankingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { margin?: number; reduction?: Reduction } = {}): Tensor {
+  return reduce('marginRankingLoss', y.neg().mul(x1.sub(x2)).add(opts.margin ?? 0).clampMin(0), opts.reduction);
+}
+
+/** 1 - cos(x1, x2) where y = 1, max(0, cos - margin) where y = -1. */
+export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { margin?: number; reduction?: Reduction } = {}): Tensor {
+  const EPS = 1e-12;
+  const d = x1.ndim - 1;
+  const cos = x1.mul(x2).sum(d).div(x1.square().sum(d).add(EPS).mul(x2.square().sum(d).add(EPS)).sqrt());
+  const l = fm.where(y.eq(1), cos.neg().add(1), fm.where(y.eq(-1), cos.sub(opts.margin ?? 0).clampMin(0), cos.mul(0)));
+  return reduce('cosineEmbeddingLoss', l, opts.reduction);
+}
+
+/** max(d(a, p) - d(a, n) + margin, 0) with d the p-norm distance (swap: use the closer of d(a, n), d(p, n)). */
+export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Tensor, opts: { margin?: number; p?: number; eps?: number; swap?: boolean; reduction?: Reduction } = {}): Tensor {
+  const p = opts.p ?? 2;
+  const eps = opts.eps ?? 1e-6;
+  const dist = (a: Tensor, b: Tensor) => fm.norm(a.sub(b).add(eps), p, -1);
+  let dn = dist(anchor, negative);
+  if (opts.swap) dn = fm.minimum(dn, dist(positive, negative));
+  return reduce('tripletMarginLoss', dist(anchor, positive).sub(dn).add(opts.margin ?? 1).clampMin(0), opts.reduction);
+}
