@@ -23,3 +23,4 @@ export * from './functional/indexing.js';
 export * from './functional/linalg.js';
 export * from './functional/conv.js';
 export * as nn from './nn/index.js';
+export * as utils from './utils/index.js';

@@ -4,6 +4,7 @@
 // on one stream, so a block freed by the host may be reused at once: kernels run in order.
 import { OutOfMemoryError } from '../../errors.js';
 import { CUDA_ERROR_OUT_OF_MEMORY, type Driver } from './driver.js';
+import { CollectionPolicy } from '../../tensor/collect.js';
 
 
 const MiB = 1 << 20;
@@ -30,6 +31,8 @@ export interface MemoryStats {
 export class CachingAllocator {
   private readonly freeLists = new Map<number, number[]>();
   readonly stats: MemoryStats = { allocated: 0, reserved: 0, peakAllocated: 0, allocations: 0, driverAllocations: 0 };
+  /** Collects garbage when tensors held grow fast (those nobody disposed are freed by finalizers at the next await). */
+  private readonly pressure = new CollectionPolicy();
 
   constructor(private readonly driver: Driver, readonly deviceName: string) {}
 
@@ -38,7 +41,10 @@ export class CachingAllocator {
     const size = roundSize(bytes);
     this.stats.allocations++;
     let ptr = this.freeLists.get(size)?.pop();
-    if (ptr === undefined) ptr = this.fromDriver(size, bytes);
+    if (ptr === undefined) {
+      this.pressure.check(this.stats.allocated);
+      ptr = this.fromDriver(size, bytes);
+    }
     this.stats.allocated += size;
     if (this.stats.allocated > this.stats.peakAllocated) this.stats.peakAllocated = this.stats.allocated;
     return { ptr, size };

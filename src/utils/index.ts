@@ -1,0 +1,2 @@
+// fm.utils: helpers around training (plots).
+export * from './plot.js';
