@@ -13,7 +13,8 @@ export function trimInternalFrames(stack: string | undefined): string | undefine
   const head: string[] = [];
   const frames: string[] = [];
   for (const line of lines) (/^\s+at /.test(line) ? frames : head).push(line);
-  const external = frames.filter((f) => !f.includes(internalDir) && !f.includes('node:internal'));
+  // Node's own frames (node:internal/..., AsyncLocalStorage.run in node:async_hooks) are never the user's.
+  const external = frames.filter((f) => !f.includes(internalDir) && !/[( ]node:[a-z_]/.test(f));
   // Builtin frames (Array.map inside Fiamma) before the user's first line say nothing to the user.
   while (external.length > 1 && /\((<anonymous>|native)\)$/.test(external[0]!)) external.shift();
   // Keep internal frames only when nothing else is left (an error raised from Fiamma's own code).
