@@ -100,7 +100,7 @@ export class ParameterList extends Module {
     for (let i = 0; i < this.length; i++) yield this.at(i);
   }
   override extraRepr(): string {
-    return [...this].map((p, i) => `(${i}): Parameter containing: [${p.dtype} of size ${p.shape.join('x')}]`).join('\n');
+    return [...this].map((p, i) => describeParameter(String(i), p)).join('\n');
   }
 }
 
@@ -121,4 +121,16 @@ export class ParameterDict extends Module {
   keys(): string[] {
     return Object.keys(this);
   }
+  override extraRepr(): string {
+    return this.keys().map((k) => describeParameter(k, this.get(k)!)).join('\n');
+  }
+}
+
+/**
+ * A line of ParameterList's and ParameterDict's print, as PyTorch's (indented by two more spaces) but with
+ * Fiamma's dtype names: `  (0): Parameter containing: [float32 of size 3x4]`.
+ */
+function describeParameter(key: string, p: Tensor): string {
+  const device = p.device.type === 'cpu' ? '' : ` (${String(p.device)})`;
+  return `  (${key}): Parameter containing: [${p.dtype} of size ${p.shape.join('x')}${device}]`;
 }

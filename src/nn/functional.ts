@@ -3,7 +3,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { noGrad } from '../autograd/grad_mode.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
 import type { Generator } from '../functional/random.js';
 
@@ -15,13 +15,22 @@ export * from './losses.js';
 
 /** y = x W^T + b, with W of shape [out, in] (PyTorch's layout). Example: `F.linear(x, w, b)`. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw new ShapeError('linear', `input ${fmtShape(x.shape)} does not end with the weight's in features (weight ${fmtShape(weight.shape)} is [out, in])`);
+  }
   const y = x.matmul(weight.T);
   return bias ? y.add(bias) : y;
 }
 
 /** y[o] = x1 W[o] x2 + b[o] for W of shape [out, in1, in2]. */
 export function bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  const y = fm.einsum('...i,oij,...j->...o', x1, weight, x2);
+  const [o, i, j] = weight.shape as [number, number, number];
+  if (weight.ndim !== 3 || x1.shape[x1.ndim - 1] !== i || x2.shape[x2.ndim - 1] !== j) {
+    throw new ShapeError('bilinear', `expected inputs [..., ${weight.shape[1]}] and [..., ${weight.shape[2]}] for weight ${fmtShape(weight.shape)}, got ${fmtShape(x1.shape)} and ${fmtShape(x2.shape)}`);
+  }
+  // NOTE: as two matmuls (einsum has no '...'): (x1 W') [..., o, j] with W' = W as [i, o j], then summed against x2.
+  const t = x1.matmul(weight.permute([1, 0, 2]).reshape([i, o * j])).unflatten(-1, [o, j]);
+  const y = t.mul(x2.unsqueeze(-2)).sum(-1);
   return bias ? y.add(bias) : y;
 }
 
@@ -61,8 +70,12 @@ function perChannel(v: Tensor, x: Tensor): Tensor {
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: { weight?: Tensor | null; bias?: Tensor | null; training?: boolean; momentum?: number; eps?: number } = {}): Tensor {
   const { weight, bias, training = false, momentum = 0.1, eps = 1e-5 } = opts;
   if (x.ndim < 2) throw new ShapeError('batchNorm', `expected at least 2-D input [N, C, ...], got ${fmtShape(x.shape)}`);
+  const c = x.shape[1]!;
+  for (const [what, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== c)) throw new ShapeError('batchNorm', `expected ${what} of shape [${c}] for input ${fmtShape(x.shape)} (C = ${c}), got ${fmtShape(t.shape)}`);
+  }
   const dims = [...x.shape.keys()].filter((d) => d !== 1);
-  const n = x.numel() / x.shape[1]!;
+  const n = x.numel() / c;
   let mean: Tensor, v: Tensor;
   if (training || !runningMean || !runningVar) {
     if (training && n <= 1) throw new ValueError('batchNorm', `expected more than 1 value per channel when training, got input size ${fmtShape(x.shape)}`);
@@ -102,6 +115,9 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
 /** Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as PyTorch). */
 export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, eps?: number): Tensor {
   const k = normalizedShape.length;
+  if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
+    throw new ShapeError('rmsNorm', `input of shape ${fmtShape(x.shape)} does not end with the normalized shape ${fmtShape(normalizedShape)}`);
+  }
   const dims = [...Array(k).keys()].map((i) => x.ndim - k + i);
   const e = eps ?? (x.dtype === 'float64' ? 2.220446049250313e-16 : 1.1920928955078125e-7);
   const y = x.mul(x.square().mean(dims, { keepdim: true }).add(e).rsqrt());
@@ -110,8 +126,9 @@ export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: 
 
 /** Group normalisation: channels split into numGroups groups, each normalised over its channels and positions. */
 export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  if (x.ndim < 2) throw new ShapeError('groupNorm', `expected input [N, C, ...], got ${fmtShape(x.shape)}`);
   const [n, c] = [x.shape[0]!, x.shape[1]!];
-  if (c % numGroups !== 0) throw new ValueError('groupNorm', `expected the number of channels (${c}) to be divisible by numGroups (${numGroups})`);
+  if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) throw new ValueError('groupNorm', `expected the number of channels (${c}) to be divisible by numGroups (${numGroups})`);
   const g = x.reshape([n, numGroups, -1]);
   const y = layerNorm(g, [g.shape[2]!], null, null, eps).reshape(x.shape);
   return affine(y, weight, bias);
@@ -127,6 +144,7 @@ function affine(y: Tensor, weight?: Tensor | null, bias?: Tensor | null): Tensor
 /** Instance normalisation: each (sample, channel) normalised over its positions. */
 export function instanceNorm(x: Tensor, opts: { runningMean?: Tensor | null; runningVar?: Tensor | null; weight?: Tensor | null; bias?: Tensor | null; useInputStats?: boolean; momentum?: number; eps?: number } = {}): Tensor {
   const { runningMean, runningVar, weight, bias, useInputStats = true, momentum = 0.1, eps = 1e-5 } = opts;
+  if (x.ndim < 3) throw new ShapeError('instanceNorm', `expected input [N, C, ...] with spatial dims, got ${fmtShape(x.shape)}`);
   const dims = [...x.shape.keys()].slice(2);
   if (!useInputStats && runningMean && runningVar) return affine(x.sub(perChannel(runningMean, x)).mul(perChannel(runningVar.add(eps).rsqrt(), x)), weight, bias);
   const mean = x.mean(dims, { keepdim: true });
@@ -143,7 +161,14 @@ export function instanceNorm(x: Tensor, opts: { runningMean?: Tensor | null; run
 
 /** Rows of `weight` picked by integer `input` (any shape); rows at paddingIdx get no gradient. Example: `F.embedding(ids, table)`. */
 export function embedding(input: Tensor, weight: Tensor, opts: { paddingIdx?: number | null } = {}): Tensor {
-  const rows = weight.indexSelect(0, input.flatten()).reshape([...input.shape, weight.shape[1]!]);
+  if (input.dtype !== 'int64' && input.dtype !== 'int32') throw new DTypeError('embedding', `expected integer indices (int64 or int32), got ${input.dtype}`);
+  if (weight.ndim !== 2) throw new ShapeError('embedding', `weight must be 2-D [numEmbeddings, embeddingDim], got ${fmtShape(weight.shape)}`);
+  let rows: Tensor;
+  try {
+    rows = weight.indexSelect(0, input.flatten()).reshape([...input.shape, weight.shape[1]!]);
+  } catch (e) {
+    throw asOpError(e, 'embedding'); // an index out of range
+  }
   if (opts.paddingIdx === undefined || opts.paddingIdx === null) return rows;
   const pad = opts.paddingIdx < 0 ? opts.paddingIdx + weight.shape[0]! : opts.paddingIdx;
   return fm.where(input.ne(pad).unsqueeze(-1), rows, rows.detach());
@@ -162,6 +187,7 @@ export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
  * Negative amounts crop. Example: `F.pad(x, [1, 1, 2, 0])`.
  */
 export function pad(x: Tensor, amounts: readonly number[], mode: PadMode = 'constant', value = 0): Tensor {
+  if (!['constant', 'reflect', 'replicate', 'circular'].includes(mode)) throw new ValueError('pad', `mode must be 'constant', 'reflect', 'replicate' or 'circular', got '${String(mode)}'`);
   if (amounts.length % 2 !== 0 || amounts.length / 2 > x.ndim) throw new ValueError('pad', `padding length must be even and at most twice the input's dims (${x.ndim}), got ${amounts.length}`);
   let out = x;
   for (let i = 0; i < amounts.length / 2; i++) {
@@ -236,7 +262,14 @@ export function interpolate(x: Tensor, opts: { size?: number | readonly number[]
   const k = x.ndim - 2;
   if (k < 1) throw new ShapeError('interpolate', `expected input with spatial dims [N, C, ...], got ${fmtShape(x.shape)}`);
   const mode = opts.mode ?? 'nearest';
-  const list = (v: number | readonly number[]) => (typeof v === 'number' ? Array(k).fill(v) as number[] : [...v]);
+  if (!['nearest', 'linear', 'bilinear'].includes(mode)) throw new ValueError('interpolate', `mode must be 'nearest', 'linear' or 'bilinear', got '${String(mode)}'`);
+  if (mode !== 'nearest' && (mode === 'linear') !== (k === 1)) throw new ShapeError('interpolate', `mode '${mode}' expects ${mode === 'linear' ? '3' : '4'}-D input, got ${fmtShape(x.shape)}`);
+  if (mode === 'nearest' && opts.alignCorners !== undefined) throw new ValueError('interpolate', "alignCorners only has an effect with mode 'linear' or 'bilinear'");
+  const list = (v: number | readonly number[]) => {
+    const l = typeof v === 'number' ? Array(k).fill(v) as number[] : [...v];
+    if (l.length !== k || l.some((s) => !(s > 0))) throw new ValueError('interpolate', `expected ${k} positive sizes or scale factors for input ${fmtShape(x.shape)}, got ${JSON.stringify(v)}`);
+    return l;
+  };
   if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw new ValueError('interpolate', 'give exactly one of size and scaleFactor');
   const scales = opts.scaleFactor !== undefined ? list(opts.scaleFactor) : undefined;
   const sizes = opts.size !== undefined ? list(opts.size) : scales!.map((s, i) => Math.floor(x.shape[2 + i]! * s));
@@ -249,9 +282,15 @@ export function interpolate(x: Tensor, opts: { size?: number | readonly number[]
     const step = scales ? 1 / scales[i]! : n / o;
     const idx = (v: number[]) => fm.tensor(v, { dtype: 'int64', device: x.device });
     if (mode === 'nearest') {
-      out = out.indexSelect(dim, idx([...Array(o).keys()].map((j) => Math.min(Math.floor(j * step), n - 1))));
+      // NOTE: as PyTorch's forward, the source index j * step is computed in the input's precision, then floored
+      // as a float32 (floorf): 31 -> 40 gives 30 for j = 39 where double arithmetic gives 29.999999999999996, and
+      // 26 -> 22 gives 12 (float32) or 13 (float64) for j = 11.
+      const s = x.dtype === 'float32' ? Math.fround(step) : step;
+      out = out.indexSelect(dim, idx([...Array(o).keys()].map((j) => Math.min(Math.floor(Math.fround(j * s)), n - 1))));
       continue;
     }
+    // A dim whose size does not change is copied, whatever the scale factor (as PyTorch's linear kernels).
+    if (o === n) continue;
     const src = [...Array(o).keys()].map((j) => (opts.alignCorners ? (o > 1 ? (j * (n - 1)) / (o - 1) : 0) : Math.max((j + 0.5) * step - 0.5, 0)));
     const lo = src.map((s) => Math.min(Math.floor(s), n - 1));
     const hi = lo.map((l) => Math.min(l + 1, n - 1));
@@ -265,19 +304,24 @@ export function interpolate(x: Tensor, opts: { size?: number | readonly number[]
 
 /** [N, C r^2, H, W] to [N, C, H r, W r]. */
 export function pixelShuffle(x: Tensor, r: number): Tensor {
-  const [n, c, h, w] = x.shape.slice(-4) as [number, number, number, number];
+  if (x.ndim !== 4) throw new ShapeError('pixelShuffle', `expected input [N, C, H, W], got ${fmtShape(x.shape)}`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
   if (c % (r * r) !== 0) throw new ValueError('pixelShuffle', `channels (${c}) must be divisible by upscaleFactor^2 (${r * r})`);
   return x.reshape([n, c / (r * r), r, r, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([n, c / (r * r), h * r, w * r]);
 }
 
 /** [N, C, H r, W r] to [N, C r^2, H, W]. */
 export function pixelUnshuffle(x: Tensor, r: number): Tensor {
+  if (x.ndim !== 4) throw new ShapeError('pixelUnshuffle', `expected input [N, C, H, W], got ${fmtShape(x.shape)}`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
+  if (h % r !== 0 || w % r !== 0) throw new ValueError('pixelUnshuffle', `height (${h}) and width (${w}) must be divisible by downscaleFactor (${r})`);
   return x.reshape([n, c, h / r, r, w / r, r]).permute([0, 1, 3, 5, 2, 4]).reshape([n, c * r * r, h / r, w / r]);
 }
 
 /** A parameterised ReLU: x where x > 0, weight * x elsewhere (weight per channel or one). */
 export function prelu(x: Tensor, weight: Tensor): Tensor {
+  const channels = x.ndim >= 2 ? x.shape[1]! : x.ndim === 1 ? x.shape[0]! : 1;
+  if (weight.numel() !== 1 && weight.numel() !== channels) throw new ShapeError('prelu', `weight has ${weight.numel()} parameters, expected 1 or the number of channels (${channels}) of input ${fmtShape(x.shape)}`);
   const w = weight.numel() === 1 || x.ndim < 2 ? weight.reshape(weight.numel() === 1 ? [] : [weight.numel()]) : perChannel(weight, x);
   return fm.where(x.gt(0), x, x.mul(w));
 }
@@ -287,21 +331,33 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
  * or additive; isCausal masks the future. Example: `F.scaledDotProductAttention(q, k, v, { isCausal: true })`.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: { attnMask?: Tensor | null; dropoutP?: number; isCausal?: boolean; scale?: number; generator?: Generator } = {}): Tensor {
+  if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2 || q.shape[q.ndim - 1] !== k.shape[k.ndim - 1] || k.shape[k.ndim - 2] !== v.shape[v.ndim - 2]) {
+    throw new ShapeError('scaledDotProductAttention', `expected query [..., L, E], key [..., S, E] and value [..., S, Ev], got ${fmtShape(q.shape)}, ${fmtShape(k.shape)} and ${fmtShape(v.shape)}`);
+  }
   const L = q.shape[q.ndim - 2]!;
   const S = k.shape[k.ndim - 2]!;
   const scale = opts.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!);
   let scores = q.matmul(k.mT).mul(scale);
-  if (opts.isCausal) scores = scores.maskedFill(fm.ones([L, S], { dtype: 'bool', device: q.device }).triu(1), -Infinity);
+  if (opts.isCausal) {
+    // The future (column j > row i); built from aranges since triu of a bool tensor is not bool.
+    const future = fm.arange(S, { device: q.device }).unsqueeze(0).gt(fm.arange(L, { device: q.device }).unsqueeze(1));
+    scores = scores.maskedFill(future, -Infinity);
+  }
   if (opts.attnMask) scores = opts.attnMask.dtype === 'bool' ? scores.maskedFill(opts.attnMask.logicalNot(), -Infinity) : scores.add(opts.attnMask);
   let attn = scores.softmax(-1);
   if (opts.dropoutP) attn = dropout(attn, opts.dropoutP, true, { generator: opts.generator });
   return attn.matmul(v);
 }
 
-/** Cosine similarity along dim: x1.x2 / max(||x1|| ||x2||, eps). */
+/**
+ * Cosine similarity along dim: (x1 / max(||x1||, eps)) . (x2 / max(||x2||, eps)), each norm clamped on its own
+ * (as PyTorch; clamping the product instead would shrink the similarity of two short vectors). Below eps the
+ * clamped norm is a constant for the gradient (PyTorch differentiates through the unclamped norm there).
+ * Example: `F.cosineSimilarity(a, b, -1)`.
+ */
 export function cosineSimilarity(x1: Tensor, x2: Tensor, dim = 1, eps = 1e-8): Tensor {
-  const n = fm.norm(x1, 2, dim).mul(fm.norm(x2, 2, dim)).clampMin(eps);
-  return x1.mul(x2).sum(dim).div(n);
+  const unit = (x: Tensor) => x.div(fm.norm(x, 2, dim, { keepdim: true }).clampMin(eps));
+  return unit(x1).mul(unit(x2)).sum(dim);
 }
 
 /** ||x1 - x2 + eps||_p along the last dim. */

@@ -122,9 +122,10 @@ export function orthogonal_(t: Tensor, gain = 1, opts: Opts = {}): Tensor {
       for (let k = 0; k < n; k++) v[k]! -= d * q[k]!;
     }
     const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-    for (let k = 0; k < n; k++) v[k] = (v[k]! / norm) * gain;
+    for (let k = 0; k < n; k++) v[k] = v[k]! / norm;
   }
-  const q = fm.tensor(a, { dtype: 'float64' });
+  // The gain scales the orthonormal result (applied inside the loop it would skew the later projections).
+  const q = fm.tensor(a, { dtype: 'float64' }).mul(gain);
   return noGrad(() => t.copy_((tall ? q.T : q).reshape(t.shape).to(t.device)));
 }
 
@@ -133,8 +134,11 @@ const erf = scalarMath.erf;
 function erfinv(y: number): number {
   if (y <= -1) return -Infinity;
   if (y >= 1) return Infinity;
+  // Winitzki's approximation: with w = -log(1 - y^2) and t = 2 / (pi a) - w / 2, x = sqrt(sqrt(t^2 + w / a) - t).
+  const a = 0.147;
   const w = -Math.log((1 - y) * (1 + y));
-  let x = Math.sign(y) * Math.sqrt(Math.sqrt((2 / (Math.PI * 0.147) + w / 2) ** 2 - w / 0.147) - (2 / (Math.PI * 0.147) + w / 2));
+  const t = 2 / (Math.PI * a) - w / 2;
+  let x = Math.sign(y) * Math.sqrt(Math.sqrt(t * t + w / a) - t);
   for (let i = 0; i < 4; i++) x -= (erf(x) - y) / ((2 / Math.sqrt(Math.PI)) * Math.exp(-x * x));
   return x;
 }

@@ -7,34 +7,39 @@ import { fmtShape } from '../tensor/shape.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
-function reduce(op: string, l: Tensor, reduction: Reduction = 'mean'): Tensor {
-  if (reduction === 'mean') return l.mean();
-  if (reduction === 'sum') return l.sum();
-  if (reduction === 'none') return l;
-  throw new ValueError(op, `reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+/** The reduction, checked before any work is done. */
+function checkReduction(op: string, reduction: string | undefined, allowed: readonly string[] = ['mean', 'sum', 'none']): void {
+  if (reduction !== undefined && !allowed.includes(reduction)) throw new ValueError(op, `reduction must be ${allowed.map((r) => `'${r}'`).join(', ')}, got '${String(reduction)}'`);
 }
 
-function sameShape(op: string, input: Tensor, target: Tensor): void {
+function reduce(op: string, l: Tensor, reduction: Reduction = 'mean'): Tensor {
+  checkReduction(op, reduction);
+  return reduction === 'mean' ? l.mean() : reduction === 'sum' ? l.sum() : l;
+}
+
+/** Checks that target has input's shape (Fiamma does not broadcast them, where PyTorch warns and broadcasts), and the reduction. */
+function sameShape(op: string, input: Tensor, target: Tensor, reduction?: string): void {
   if (input.shape.join() !== target.shape.join()) {
     throw new ShapeError(op, `target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(input.shape)}`);
   }
+  checkReduction(op, reduction);
 }
 
 /** Mean squared error. Example: `F.mseLoss(pred, target)`. */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
-  sameShape('mseLoss', input, target);
+  sameShape('mseLoss', input, target, opts.reduction);
   return reduce('mseLoss', input.sub(target).square(), opts.reduction);
 }
 
 /** Mean absolute error. */
 export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
-  sameShape('l1Loss', input, target);
+  sameShape('l1Loss', input, target, opts.reduction);
   return reduce('l1Loss', input.sub(target).abs(), opts.reduction);
 }
 
 /** 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta. */
 export function smoothL1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction; beta?: number } = {}): Tensor {
-  sameShape('smoothL1Loss', input, target);
+  sameShape('smoothL1Loss', input, target, opts.reduction);
   const beta = opts.beta ?? 1;
   const d = input.sub(target).abs();
   const l = beta === 0 ? d : fm.where(d.lt(beta), d.square().mul(0.5 / beta), d.sub(0.5 * beta));
@@ -43,7 +48,7 @@ export function smoothL1Loss(input: Tensor, target: Tensor, opts: { reduction?: 
 
 /** 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta). */
 export function huberLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction; delta?: number } = {}): Tensor {
-  sameShape('huberLoss', input, target);
+  sameShape('huberLoss', input, target, opts.reduction);
   const delta = opts.delta ?? 1;
   const d = input.sub(target).abs();
   return reduce('huberLoss', fm.where(d.lt(delta), d.square().mul(0.5), d.sub(0.5 * delta).mul(delta)), opts.reduction);
@@ -69,7 +74,14 @@ function classDim(op: string, input: Tensor, target: Tensor): number {
  * equal to ignoreIndex (default -100) count for nothing; 'mean' divides by the targets' total weight.
  */
 export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
-  const cd = classDim('nllLoss', input, target);
+  return nll('nllLoss', input, target, opts);
+}
+
+/** nllLoss, with errors naming `op` (crossEntropy calls it). */
+function nll(op: string, input: Tensor, target: Tensor, opts: NllOptions): Tensor {
+  const cd = classDim(op, input, target);
+  checkReduction(op, opts.reduction);
+  checkWeight(op, opts.weight, input.shape[cd]!);
   const ignore = opts.ignoreIndex ?? -100;
   const keep = target.ne(ignore);
   const safe = fm.where(keep, target, 0).to('int64');
@@ -77,13 +89,27 @@ export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): T
   try {
     picked = input.gather(cd, safe.unsqueeze(cd)).squeeze(cd).neg();
   } catch (e) {
-    throw asOpError(e, 'nllLoss'); // a target out of range (gather checks, on every device)
+    throw asOpError(e, op); // a target out of range (gather checks, on every device)
   }
   const w = (opts.weight ? opts.weight.indexSelect(0, safe.flatten()).reshape(safe.shape) : fm.onesLike(picked)).mul(keep.to(input.dtype));
   const l = picked.mul(w);
   const reduction = opts.reduction ?? 'mean';
-  if (reduction === 'mean') return l.sum().div(w.sum());
-  return reduce('nllLoss', l, reduction);
+  if (reduction === 'mean') return weightedMean(l.sum(), w.sum());
+  return reduce(op, l, reduction);
+}
+
+/** A class weight must be a vector of C values. */
+function checkWeight(op: string, weight: Tensor | null | undefined, c: number): void {
+  if (weight && (weight.ndim !== 1 || weight.shape[0] !== c)) throw new ShapeError(op, `weight must be a vector of ${c} values (one per class), got shape ${fmtShape(weight.shape)}`);
+}
+
+/**
+ * total / weight, NaN where the weight is 0 (every target ignored), as PyTorch; the gradient is then 0 rather
+ * than 0 * inf = NaN (PyTorch's too).
+ */
+function weightedMean(total: Tensor, weight: Tensor): Tensor {
+  const some = weight.ne(0);
+  return fm.where(some, total.div(fm.where(some, weight, 1)), NaN);
 }
 
 export interface CrossEntropyOptions extends NllOptions {
@@ -96,9 +122,12 @@ export interface CrossEntropyOptions extends NllOptions {
  * Example: `F.crossEntropy(logits, labels, { labelSmoothing: 0.1 })`.
  */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  if (input.ndim < 1) throw new ShapeError('crossEntropy', `expected input [C] or [N, C, ...], got ${fmtShape(input.shape)}`);
   const cd = input.ndim === 1 ? 0 : 1;
   const eps = opts.labelSmoothing ?? 0;
-  if (eps < 0 || eps > 1) throw new ValueError('crossEntropy', `labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
+  if (!(eps >= 0 && eps <= 1)) throw new ValueError('crossEntropy', `labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
+  checkReduction('crossEntropy', opts.reduction);
+  checkWeight('crossEntropy', opts.weight, input.shape[cd]!);
   const logp = input.logSoftmax(cd);
   const c = input.shape[cd]!;
   const wShape = input.shape.map((s, d) => (d === cd ? s : 1));
@@ -113,8 +142,8 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
     return reduce('crossEntropy', per, reduction);
   }
   classDim('crossEntropy', input, target);
-  const nll = nllLoss(logp, target, { ...opts, reduction });
-  if (eps === 0) return nll;
+  const nllL = nll('crossEntropy', logp, target, { ...opts, reduction });
+  if (eps === 0) return nllL;
   // Label smoothing: (1 - eps) nll + eps / C * (-sum_c w_c logp_c), ignored targets counting 0.
   const keep = target.ne(opts.ignoreIndex ?? -100);
   let smooth = opts.weight ? logp.mul(opts.weight.reshape(wShape)) : logp;
@@ -122,14 +151,14 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   let s: Tensor;
   if (reduction === 'mean') {
     const denom = opts.weight ? opts.weight.indexSelect(0, fm.where(keep, target, 0).to('int64').flatten()).reshape(target.shape).mul(keep.to(input.dtype)).sum() : keep.sum().to(input.dtype);
-    s = smooth.sum().div(denom);
+    s = weightedMean(smooth.sum(), denom);
   } else s = reduce('crossEntropy', smooth, reduction);
-  return nll.mul(1 - eps).add(s.mul(eps / c));
+  return nllL.mul(1 - eps).add(s.mul(eps / c));
 }
 
 /** Binary cross entropy of probabilities (logs clamped at -100, as PyTorch). */
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
-  sameShape('binaryCrossEntropy', input, target);
+  sameShape('binaryCrossEntropy', input, target, opts.reduction);
   const l = target.mul(input.log().clampMin(-100)).add(target.neg().add(1).mul(input.neg().add(1).log().clampMin(-100))).neg();
   return reduce('binaryCrossEntropy', opts.weight ? l.mul(opts.weight) : l, opts.reduction);
 }
@@ -139,7 +168,7 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight
  * Example: `F.binaryCrossEntropyWithLogits(logits, y, { posWeight })`.
  */
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; posWeight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
-  sameShape('binaryCrossEntropyWithLogits', input, target);
+  sameShape('binaryCrossEntropyWithLogits', input, target, opts.reduction);
   const softplusNeg = input.abs().neg().exp().log1p().add(input.neg().clampMin(0));
   const logWeight = opts.posWeight ? opts.posWeight.sub(1).mul(target).add(1) : null;
   let l = target.neg().add(1).mul(input).add(logWeight ? logWeight.mul(softplusNeg) : softplusNeg);
@@ -150,8 +179,11 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts
 /**
  * Kullback-Leibler divergence with input as log-probabilities: target (log target - input), 0
  * where target is 0. 'batchmean' divides the sum by the batch size (the mathematically right mean).
+ * NOTE: where target is 0 its gradient is 0 here, NaN in PyTorch (log 0 + 1 - input).
  */
 export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+  sameShape('klDiv', input, target);
+  checkReduction('klDiv', opts.reduction, ['mean', 'batchmean', 'sum', 'none']);
   const l = opts.logTarget
     ? target.exp().mul(target.sub(input))
     : fm.where(target.gt(0), target.mul(fm.where(target.gt(0), target, 1).log().sub(input)), input.mul(0));
@@ -161,11 +193,19 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
 
 /** max(0, -y (x1 - x2) + margin). */
 export function marginRankingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { margin?: number; reduction?: Reduction } = {}): Tensor {
+  if (x1.shape.join() !== x2.shape.join() || x1.shape.join() !== y.shape.join()) {
+    throw new ShapeError('marginRankingLoss', `x1, x2 and y must have the same shape, got ${fmtShape(x1.shape)}, ${fmtShape(x2.shape)} and ${fmtShape(y.shape)}`);
+  }
+  checkReduction('marginRankingLoss', opts.reduction);
   return reduce('marginRankingLoss', y.neg().mul(x1.sub(x2)).add(opts.margin ?? 0).clampMin(0), opts.reduction);
 }
 
 /** 1 - cos(x1, x2) where y = 1, max(0, cos - margin) where y = -1. */
 export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { margin?: number; reduction?: Reduction } = {}): Tensor {
+  if (x1.shape.join() !== x2.shape.join() || (x1.ndim !== 1 && x1.ndim !== 2) || y.shape.join() !== x1.shape.slice(0, -1).join()) {
+    throw new ShapeError('cosineEmbeddingLoss', `expected x1 and x2 [N, D] (or [D]) and y [N] (or []), got ${fmtShape(x1.shape)}, ${fmtShape(x2.shape)} and ${fmtShape(y.shape)}`);
+  }
+  checkReduction('cosineEmbeddingLoss', opts.reduction);
   const EPS = 1e-12;
   const d = x1.ndim - 1;
   const cos = x1.mul(x2).sum(d).div(x1.square().sum(d).add(EPS).mul(x2.square().sum(d).add(EPS)).sqrt());
@@ -175,6 +215,10 @@ export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { m
 
 /** max(d(a, p) - d(a, n) + margin, 0) with d the p-norm distance (swap: use the closer of d(a, n), d(p, n)). */
 export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Tensor, opts: { margin?: number; p?: number; eps?: number; swap?: boolean; reduction?: Reduction } = {}): Tensor {
+  if (anchor.ndim !== positive.ndim || anchor.ndim !== negative.ndim || anchor.shape[anchor.ndim - 1] !== positive.shape[positive.ndim - 1] || anchor.shape[anchor.ndim - 1] !== negative.shape[negative.ndim - 1]) {
+    throw new ShapeError('tripletMarginLoss', `anchor, positive and negative must have the same number of dims and features, got ${fmtShape(anchor.shape)}, ${fmtShape(positive.shape)} and ${fmtShape(negative.shape)}`);
+  }
+  checkReduction('tripletMarginLoss', opts.reduction);
   const p = opts.p ?? 2;
   const eps = opts.eps ?? 1e-6;
   const dist = (a: Tensor, b: Tensor) => fm.norm(a.sub(b).add(eps), p, -1);

@@ -82,24 +82,34 @@ export class Module {
 
   /** Registers a tensor that is state but not a parameter (batch norm's running mean). Example: `this.registerBuffer('runningMean', fm.zeros([n]))`. */
   registerBuffer(name: string, tensor: Tensor | null, persistent = true): void {
-    if (name.includes('.') || name === '') throw new ValueError('registerBuffer', `buffer name must be a non-empty string without '.', got '${name}'`);
+    checkName(this, 'registerBuffer', 'buffer', name, (v) => inner(this).buffers.has(name) || v === null || v === undefined);
+    if (tensor !== null && !(tensor instanceof Tensor)) throw new ValueError('registerBuffer', `cannot assign a ${typeof tensor} as buffer '${name}' (a Tensor or null is required)`);
     inner(this).buffers.set(name, persistent);
     (this as unknown as Record<string, unknown>)[name] = tensor;
   }
 
   /** Registers a parameter under `name` (the same as assigning nn.Parameter(t) to the field). */
   registerParameter(name: string, p: Tensor | null): void {
+    checkName(this, 'registerParameter', 'parameter', name, (v) => v === null || v === undefined || isParameter(v));
+    if (p !== null && !(p instanceof Tensor)) throw new ValueError('registerParameter', `cannot assign a ${typeof p} as parameter '${name}' (a Tensor or null is required)`);
     (this as unknown as Record<string, unknown>)[name] = p === null ? null : isParameter(p) ? p : Parameter(p);
   }
 
   /** Adds a child module under `name` (the same as assigning it to the field). */
   addModule(name: string, m: Module | null): void {
+    checkName(this, 'addModule', 'module', name, (v) => v === null || v === undefined || v instanceof Module);
+    if (m !== null && !(m instanceof Module)) throw new ValueError('addModule', `${String(m)} is not a Module`);
     (this as unknown as Record<string, unknown>)[name] = m;
   }
 
-  /** Direct children with their names. */
+  /** Direct children with their names, each module once (as PyTorch's named_children). */
   *namedChildren(): Generator<[string, Module]> {
-    for (const [k, v] of ownEntries(this)) if (v instanceof Module) yield [k, v];
+    const seen = new Set<Module>();
+    for (const [k, v] of childEntries(this)) {
+      if (seen.has(v)) continue;
+      seen.add(v);
+      yield [k, v];
+    }
   }
   *children(): Generator<Module> {
     for (const [, m] of this.namedChildren()) yield m;
@@ -130,13 +140,16 @@ export class Module {
   parameters(opts: { recurse?: boolean } = {}): Tensor[] {
     return [...this.namedParameters(opts)].map(([, p]) => p);
   }
-  /** Buffers with dotted names. */
+  /** Buffers with dotted names, each tensor once. */
   *namedBuffers(opts: { recurse?: boolean } = {}): Generator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
     const mods = opts.recurse === false ? [['', this] as [string, Module]] : this.namedModules();
     for (const [prefix, m] of mods) {
       for (const name of inner(m).buffers.keys()) {
         const t = (m as unknown as Record<string, unknown>)[name];
-        if (t instanceof Tensor) yield [prefix ? `${prefix}.${name}` : name, t];
+        if (!(t instanceof Tensor) || seen.has(t)) continue;
+        seen.add(t);
+        yield [prefix ? `${prefix}.${name}` : name, t];
       }
     }
   }
@@ -187,18 +200,25 @@ export class Module {
       if (dtype && isFloating(t.dtype)) out = out.to(dtype);
       return out;
     };
+    // Each tensor is moved once, so that tied parameters (and shared buffers) stay one tensor.
+    const moved = new Map<Tensor, Tensor>();
+    const once = (t: Tensor, make: (t: Tensor) => Tensor) => {
+      if (!moved.has(t)) moved.set(t, make(t));
+      return moved.get(t)!;
+    };
     for (const m of this.modules()) {
       const fields = m as unknown as Record<string, unknown>;
       for (const [k, v] of ownEntries(m)) {
         if (isParameter(v)) {
-          const moved = noGrad(() => move(v));
-          if (moved !== v) {
-            const p = Parameter(moved.detach(), v.requiresGrad);
-            if (v.grad) p.grad = move(v.grad);
-            fields[k] = p;
-          }
+          fields[k] = once(v, (t) => {
+            const out = noGrad(() => move(t));
+            if (out === t) return t;
+            const p = Parameter(out.detach(), t.requiresGrad);
+            if (t.grad) p.grad = noGrad(() => move(t.grad!));
+            return p;
+          });
         } else if (inner(m).buffers.has(k) && v instanceof Tensor) {
-          fields[k] = noGrad(() => move(v));
+          fields[k] = once(v, (t) => noGrad(() => move(t)));
         }
       }
     }
@@ -211,15 +231,19 @@ export class Module {
    */
   stateDict(opts: { keepVars?: boolean } = {}): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [prefix, m] of this.namedModules()) {
+    // As PyTorch: a module's own parameters, then its persistent buffers, then each child's under its name; a
+    // shared module (or tied parameter) appears under every name it has.
+    const visit = (m: Module, prefix: string) => {
       const fields = m as unknown as Record<string, unknown>;
-      const put = (k: string, t: Tensor) => (out[prefix ? `${prefix}.${k}` : k] = opts.keepVars ? t : t.detach());
+      const put = (k: string, t: Tensor) => (out[prefix + k] = opts.keepVars ? t : t.detach());
       for (const [k, v] of ownEntries(m)) if (isParameter(v)) put(k, v);
       for (const [k, persistent] of inner(m).buffers) {
         const t = fields[k];
         if (persistent && t instanceof Tensor) put(k, t);
       }
-    }
+      for (const [k, c] of childEntries(m)) visit(c, `${prefix}${k}.`);
+    };
+    visit(this, '');
     return out;
   }
 
@@ -237,15 +261,18 @@ export class Module {
         `${missingKeys.length ? ` missing keys: ${missingKeys.map((k) => `"${k}"`).join(', ')}.` : ''}` +
         `${unexpectedKeys.length ? ` unexpected keys: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.` : ''}`);
     }
-    for (const [k, t] of Object.entries(own)) {
+    // Every value is checked before any is copied, so a failed load leaves the module as it was.
+    const pairs = Object.entries(own).filter(([k]) => k in sd).map(([k, t]) => {
       const src = sd[k];
-      if (src === undefined) continue;
-      if (!(src instanceof Tensor)) throw new ValueError('loadStateDict', `"${k}" is not a tensor`);
+      if (!(src instanceof Tensor)) throw new ValueError('loadStateDict', `the value of "${k}" is not a tensor`);
       if (src.shape.length !== t.shape.length || src.shape.some((s, i) => s !== t.shape[i])) {
-        throw new ShapeError('loadStateDict', `size mismatch for ${k}: copying a param with shape ${fmtShape(src.shape)}, the shape in the current model is ${fmtShape(t.shape)}`);
+        throw new ShapeError('loadStateDict', `size mismatch for ${k}: copying a param with shape ${fmtShape(src.shape)} from the state dict, the shape in the current model is ${fmtShape(t.shape)}`);
       }
-      noGrad(() => t.copy_(src));
-    }
+      return [t, src] as const;
+    });
+    noGrad(() => {
+      for (const [t, src] of pairs) t.copy_(src);
+    });
     return { missingKeys, unexpectedKeys };
   }
 
@@ -270,12 +297,15 @@ export class Module {
     return '';
   }
 
-  /** PyTorch's print(model). */
+  /** PyTorch's print(model): one line when there is no child and one line of extraRepr, else one line each. */
   toString(): string {
-    const children = [...this.namedChildren()];
     const extra = this.extraRepr();
-    if (children.length === 0) return `${this.constructor.name}(${extra})`;
-    const lines = [...(extra ? extra.split('\n') : []), ...children.map(([k, m]) => `(${k}): ${String(m).split('\n').join('\n  ')}`)];
+    const extraLines = extra ? extra.split('\n') : [];
+    // Every child under every name (a shared module is printed each time, as PyTorch's _modules).
+    const childLines = childEntries(this).map(([k, m]) => `(${k}): ${String(m).split('\n').join('\n  ')}`);
+    const lines = [...extraLines, ...childLines];
+    if (lines.length === 0) return `${this.constructor.name}()`;
+    if (extraLines.length === 1 && childLines.length === 0) return `${this.constructor.name}(${extraLines[0]})`;
     return `${this.constructor.name}(\n  ${lines.join('\n  ')}\n)`;
   }
   [inspect.custom](): string {
@@ -286,6 +316,22 @@ export class Module {
 /** A module's own fields in assignment order. */
 function ownEntries(m: Module): [string, unknown][] {
   return Object.keys(m).map((k) => [k, (m as unknown as Record<string, unknown>)[k]]);
+}
+/** A module's child modules under every field name (a module assigned twice appears twice). */
+function childEntries(m: Module): [string, Module][] {
+  return ownEntries(m).filter((e): e is [string, Module] => e[1] instanceof Module);
+}
+
+/**
+ * Checks a name given to registerBuffer, registerParameter or addModule: non-empty, without '.', and not an
+ * attribute of another kind (a method, a getter, a field holding something else); `free` says whether the
+ * current value may be replaced.
+ */
+function checkName(m: Module, op: string, kind: string, name: string, free: (current: unknown) => boolean): void {
+  if (typeof name !== 'string' || name === '' || name.includes('.')) throw new ValueError(op, `${kind} name must be a non-empty string without '.', got '${String(name)}'`);
+  const own = Object.prototype.hasOwnProperty.call(m, name);
+  const current = (m as unknown as Record<string, unknown>)[name];
+  if ((own && !free(current)) || (!own && name in m)) throw new ValueError(op, `attribute '${name}' already exists`);
 }
 
 function addHook<H>(map: Map<number, H>, hook: H): RemovableHandle {
@@ -323,19 +369,22 @@ function callWithBackwardHooks(m: Module, i: Internals, args: unknown[]): unknow
     }
     return gi;
   };
-  const tensorIdx = args.map((a, k) => (a instanceof Tensor && a.requiresGrad ? k : -1)).filter((k) => k >= 0);
+  // gradInput has one entry per tensor argument, null for those that need no gradient (as PyTorch's).
+  const tensorArgs = args.map((a, k) => (a instanceof Tensor ? k : -1)).filter((k) => k >= 0);
+  const gradArgs = tensorArgs.filter((k) => (args[k] as Tensor).requiresGrad);
   class BackwardHookFn extends AutogradFunction {
     static override forward(_ctx: FunctionCtx, ...xs: Tensor[]): Tensor[] {
       return xs;
     }
     static override backward(_ctx: FunctionCtx, ...gs: Tensor[]): (Tensor | null)[] {
-      return fire(gs);
+      const gi = fire(tensorArgs.map((k) => (gradArgs.includes(k) ? gs[gradArgs.indexOf(k)]! : null)));
+      return gradArgs.map((k) => gi[tensorArgs.indexOf(k)] ?? null);
     }
   }
-  if (tensorIdx.length > 0) {
-    const wrapped = (BackwardHookFn.apply as (...a: Tensor[]) => Tensor[])(...tensorIdx.map((k) => args[k] as Tensor));
+  if (gradArgs.length > 0) {
+    const wrapped = (BackwardHookFn.apply as (...a: Tensor[]) => Tensor[])(...gradArgs.map((k) => args[k] as Tensor));
     args = args.slice();
-    tensorIdx.forEach((k, j) => (args[k] = wrapped[j]));
+    gradArgs.forEach((k, j) => (args[k] = wrapped[j]));
   }
   let out = (m.forward as (...a: unknown[]) => unknown)(...args);
   for (const h of i.hooks.values()) {
@@ -347,8 +396,8 @@ function callWithBackwardHooks(m: Module, i: Internals, args: unknown[]): unknow
     gradOutputs[k] = null;
     o.registerHook((g) => {
       gradOutputs[k] = g;
-      // With no tensor input needing grad, the hook fires once gradOutput is known (PyTorch: gradInput is [null]).
-      if (tensorIdx.length === 0 && k === outs.length - 1) fire([null]);
+      // With no tensor input needing grad, the hook fires once gradOutput is known (gradInput all null).
+      if (gradArgs.length === 0 && k === outs.length - 1) fire(tensorArgs.map(() => null));
     });
   });
   return out;

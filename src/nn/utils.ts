@@ -12,16 +12,20 @@ export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, opts: {
   const grads = [...params].map((p) => p.grad).filter((g): g is Tensor => g !== null);
   const p = opts.normType ?? 2;
   if (grads.length === 0) return fm.tensor(0);
-  return noGrad(() => {
-    const norms = fm.stack(grads.map((g) => fm.norm(g.float(), p)));
-    const total = p === Infinity ? norms.amax() : fm.norm(norms, p);
-    if (opts.errorIfNonfinite && !Number.isFinite(total.item())) {
-      throw new ValueError('clipGradNorm_', `the total norm of order ${p} for gradients is non-finite, so it cannot be clipped`);
-    }
+  // The norm is computed in the grads' (promoted) dtype, as PyTorch: float64 grads give a float64 norm.
+  const dtype = grads.map((g) => g.dtype).reduce((a, b) => fm.promoteTypes(a, b));
+  const total = noGrad(() => {
+    const norms = fm.stack(grads.map((g) => fm.norm(g, p).to(dtype)));
+    return p === Infinity ? norms.amax() : fm.norm(norms, p);
+  });
+  if (opts.errorIfNonfinite && !Number.isFinite(total.item())) {
+    throw new ValueError('clipGradNorm_', `the total norm of order ${p} for gradients is non-finite, so it cannot be clipped`);
+  }
+  noGrad(() => {
     const coef = total.add(1e-6).reciprocal().mul(maxNorm).clampMax(1);
     for (const g of grads) g.mul_(coef.to(g.dtype));
-    return total;
   });
+  return total;
 }
 
 /** Clamps every gradient to [-clipValue, clipValue] in place. */
@@ -38,15 +42,17 @@ export function parametersToVector(params: Iterable<Tensor>): Tensor {
 
 /** Copies slices of vec into the parameters, in order. */
 export function vectorToParameters(vec: Tensor, params: Iterable<Tensor>): void {
+  const ps = [...params];
+  const total = ps.reduce((n, p) => n + p.numel(), 0);
+  if (vec.ndim !== 1 || total !== vec.numel()) throw new ValueError('vectorToParameters', `expected a 1-D vector of ${total} elements (the parameters' total), got shape ${JSON.stringify(vec.shape)}`);
   let at = 0;
   noGrad(() => {
-    for (const p of params) {
+    for (const p of ps) {
       const n = p.numel();
       p.copy_(vec.narrow(0, at, n).reshape(p.shape));
       at += n;
     }
   });
-  if (at !== vec.numel()) throw new ValueError('vectorToParameters', `the vector has ${vec.numel()} elements but the parameters hold ${at}`);
 }
 
 /** Pads sequences of different lengths to one tensor [T, B, *] (or [B, T, *] with batchFirst). */

@@ -86,6 +86,7 @@ export class Softplus extends Module {
   override forward(x: Tensor): Tensor {
     return F.softplus(x, { beta: this.beta, threshold: this.threshold });
   }
+  /** NOTE: printed as Python floats (beta=1.0, threshold=20.0); torch 1.13 prints its int defaults as beta=1, threshold=20. */
   override extraRepr(): string {
     return `beta=${pyFloat(this.beta)}, threshold=${pyFloat(this.threshold)}`;
   }

@@ -42,6 +42,9 @@ abstract class ConvNd extends Module {
     this.outputPadding = ntuple(opts.outputPadding ?? 0, k);
     this.groups = opts.groups ?? 1;
     this.paddingMode = opts.paddingMode ?? 'zeros';
+    if (typeof this.padding === 'string' && this.padding !== 'same' && this.padding !== 'valid') throw new ValueError(name, `invalid padding string '${this.padding}', should be 'valid' or 'same'`);
+    if (!['zeros', 'reflect', 'replicate', 'circular'].includes(this.paddingMode)) throw new ValueError(name, `paddingMode must be 'zeros', 'reflect', 'replicate' or 'circular', got '${String(this.paddingMode)}'`);
+    if (!Number.isInteger(this.groups) || this.groups < 1) throw new ValueError(name, `groups must be a positive integer, got ${this.groups}`);
     if (inChannels % this.groups !== 0) throw new ValueError(name, `inChannels (${inChannels}) must be divisible by groups (${this.groups})`);
     if (outChannels % this.groups !== 0) throw new ValueError(name, `outChannels (${outChannels}) must be divisible by groups (${this.groups})`);
     if (this.padding === 'same' && this.stride.some((s) => s !== 1)) throw new ValueError(name, "padding='same' is not supported for strided convolutions");
@@ -74,13 +77,13 @@ abstract class ConvNd extends Module {
   }
 
   /** Input padded by the padding mode (non-zero modes pad here and convolve with padding 0). */
-  protected padded(x: Tensor): [Tensor, number[] | 'valid' | 'same'] {
+  protected padded(x: Tensor): [Tensor, number | number[] | 'valid' | 'same'] {
     if (this.paddingMode === 'zeros' || this.padding === 'valid') return [x, this.padding];
     const amounts = this.padding === 'same'
       ? this.kernelSize.map((kk, i) => this.dilation[i]! * (kk - 1))
       : this.padding.map((p) => 2 * p);
     const pads = [...amounts].reverse().flatMap((total) => [Math.floor(total / 2), total - Math.floor(total / 2)]);
-    return [F.pad(x, pads, this.paddingMode), 0 as unknown as number[]];
+    return [F.pad(x, pads, this.paddingMode), 0];
   }
 }
 

@@ -1,5 +1,5 @@
 // Loss modules: each holds its options and calls the function of the same name.
-import type { Tensor } from '../../tensor/tensor.js';
+import { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../module.js';
 import * as L from '../losses.js';
 
@@ -14,14 +14,33 @@ export interface LossModule3<O> extends Module {
   forward(a: Tensor, b: Tensor, c: Tensor): Tensor;
 }
 
+/** Tensor options kept as buffers under PyTorch's names (so that state dicts match and `to()` moves them). */
+const BUFFERS: Record<string, string> = { weight: 'weight', posWeight: 'pos_weight' };
+
+/** Registers the tensor options of a loss module as buffers. */
+function registerOptionBuffers(m: Module, opts: object): void {
+  for (const [k, b] of Object.entries(BUFFERS)) {
+    const t = (opts as Record<string, unknown>)[k];
+    if (t instanceof Tensor) m.registerBuffer(b, t);
+  }
+}
+/** The options with tensor options read back from the buffers (which `to()` or loadStateDict may have replaced). */
+function currentOptions<O extends object>(m: Module, opts: O): O {
+  const out = { ...opts } as Record<string, unknown>;
+  const fields = m as unknown as Record<string, unknown>;
+  for (const [k, b] of Object.entries(BUFFERS)) if (out[k] instanceof Tensor) out[k] = fields[b];
+  return out as O;
+}
+
 /** A loss module class around a two-argument loss function with options O. */
 function lossModule<O extends object>(name: string, fn: (input: Tensor, target: Tensor, opts: O) => Tensor): new (opts?: O) => LossModule<O> {
   const cls = class extends Module {
     constructor(readonly opts: O = {} as O) {
       super();
+      registerOptionBuffers(this, opts);
     }
     override forward(input: Tensor, target: Tensor): Tensor {
-      return fn(input, target, this.opts);
+      return fn(input, target, currentOptions(this, this.opts));
     }
   };
   Object.defineProperty(cls, 'name', { value: name });

@@ -2,7 +2,7 @@
 // GroupNorm, RMSNorm, InstanceNorm1d/2d.
 import type { Tensor } from '../../tensor/tensor.js';
 import * as fm from '../../index.js';
-import { ShapeError } from '../../errors.js';
+import { ShapeError, ValueError } from '../../errors.js';
 import { noGrad } from '../../autograd/grad_mode.js';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
@@ -128,6 +128,7 @@ export class GroupNorm extends Module {
   readonly eps: number;
   constructor(readonly numGroups: number, readonly numChannels: number, opts: FactoryOptions & { eps?: number; affine?: boolean } = {}) {
     super();
+    if (!Number.isInteger(numGroups) || numGroups < 1 || numChannels % numGroups !== 0) throw new ValueError('GroupNorm', `numChannels (${numChannels}) must be divisible by numGroups (${numGroups})`);
     this.eps = opts.eps ?? 1e-5;
     this.weight = opts.affine === false ? null : Parameter(fm.ones([numChannels], opts));
     this.bias = opts.affine === false ? null : Parameter(fm.zeros([numChannels], opts));
@@ -140,19 +141,33 @@ export class GroupNorm extends Module {
   }
 }
 
+export interface InstanceNormOptions extends FactoryOptions {
+  eps?: number;
+  momentum?: number;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+}
+
 abstract class InstanceNormBase extends Module {
   weight: Tensor | null;
   bias: Tensor | null;
   readonly eps: number;
   readonly momentum: number;
-  constructor(readonly numFeatures: number, opts: FactoryOptions & { eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }) {
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  /** `spatial`: the number of spatial dims (1 for [N, C, L], 2 for [N, C, H, W]); unbatched input has one dim less. */
+  constructor(readonly numFeatures: number, opts: InstanceNormOptions, private readonly spatial: number) {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum ?? 0.1;
-    this.weight = opts.affine ? Parameter(fm.ones([numFeatures], opts)) : null;
-    this.bias = opts.affine ? Parameter(fm.zeros([numFeatures], opts)) : null;
-    this.registerBuffer('running_mean', opts.trackRunningStats ? fm.zeros([numFeatures], opts) : null);
-    this.registerBuffer('running_var', opts.trackRunningStats ? fm.ones([numFeatures], opts) : null);
+    this.affine = opts.affine ?? false;
+    this.trackRunningStats = opts.trackRunningStats ?? false;
+    this.weight = this.affine ? Parameter(fm.ones([numFeatures], opts)) : null;
+    this.bias = this.affine ? Parameter(fm.zeros([numFeatures], opts)) : null;
+    // As PyTorch's _NormBase: num_batches_tracked is state (so state dicts match) though instance norm never counts.
+    this.registerBuffer('running_mean', this.trackRunningStats ? fm.zeros([numFeatures], opts) : null);
+    this.registerBuffer('running_var', this.trackRunningStats ? fm.ones([numFeatures], opts) : null);
+    this.registerBuffer('num_batches_tracked', this.trackRunningStats ? fm.zeros([], { dtype: 'int64', device: opts.device }) : null);
   }
   get runningMean(): Tensor | null {
     return buffer(this, 'running_mean');
@@ -161,14 +176,26 @@ abstract class InstanceNormBase extends Module {
     return buffer(this, 'running_var');
   }
   override forward(x: Tensor): Tensor {
+    const k = this.spatial;
+    if (x.ndim !== k + 1 && x.ndim !== k + 2) throw new ShapeError(this.constructor.name, `expected ${k + 1}D (unbatched) or ${k + 2}D input, got ${x.ndim}D input of shape ${JSON.stringify(x.shape)}`);
+    const unbatched = x.ndim === k + 1;
     const useInputStats = this.training || this.runningMean === null;
-    return F.instanceNorm(x, { runningMean: this.runningMean, runningVar: this.runningVar, weight: this.weight, bias: this.bias, useInputStats, momentum: this.momentum, eps: this.eps });
+    const y = F.instanceNorm(unbatched ? x.unsqueeze(0) : x, { runningMean: this.runningMean, runningVar: this.runningVar, weight: this.weight, bias: this.bias, useInputStats, momentum: this.momentum, eps: this.eps });
+    return unbatched ? y.squeeze(0) : y;
   }
   override extraRepr(): string {
-    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${pyFloat(this.momentum)}, affine=${pyBool(this.weight !== null)}, track_running_stats=${pyBool(this.runningMean !== null)}`;
+    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${pyFloat(this.momentum)}, affine=${pyBool(this.affine)}, track_running_stats=${pyBool(this.trackRunningStats)}`;
   }
 }
-/** Instance norm over [N, C, L]. */
-export class InstanceNorm1d extends InstanceNormBase {}
-/** Instance norm over [N, C, H, W]. */
-export class InstanceNorm2d extends InstanceNormBase {}
+/** Instance norm over [N, C, L] (or unbatched [C, L]). Example: `new nn.InstanceNorm1d(16)`. */
+export class InstanceNorm1d extends InstanceNormBase {
+  constructor(numFeatures: number, opts: InstanceNormOptions = {}) {
+    super(numFeatures, opts, 1);
+  }
+}
+/** Instance norm over [N, C, H, W] (or unbatched [C, H, W]). Example: `new nn.InstanceNorm2d(16, { affine: true })`. */
+export class InstanceNorm2d extends InstanceNormBase {
+  constructor(numFeatures: number, opts: InstanceNormOptions = {}) {
+    super(numFeatures, opts, 2);
+  }
+}

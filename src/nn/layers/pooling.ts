@@ -3,7 +3,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { ValueError } from '../../errors.js';
 import { Module } from '../module.js';
 import * as F from '../functional.js';
-import { pyBool } from './repr.js';
+import { pyBool, pyTuple } from './repr.js';
 
 type Size = number | number[];
 const show = (v: Size) => (typeof v === 'number' ? String(v) : `(${v.join(', ')})`);
@@ -91,6 +91,11 @@ export class AvgPool1d extends AvgPoolNd {
   }
   override forward(x: Tensor): Tensor {
     return F.avgPool1d(x, this.kernelSize, this.opts);
+  }
+  /** PyTorch's AvgPool1d (unlike the others) stores its sizes as 1-tuples, and prints them so. */
+  override extraRepr(): string {
+    const one = (v: Size) => pyTuple(typeof v === 'number' ? [v] : v);
+    return `kernel_size=${one(this.kernelSize)}, stride=${one(this.stride)}, padding=${one(this.padding)}`;
   }
 }
 /** Mean over windows of [N, C, H, W]. */
