@@ -521,3 +521,10 @@ describe('printing', () => {
     assert.equal(String(fm.tensor([1.23456])), 'tensor([1.2346])');
   });
 });
+
+test('tril and triu keep the input dtype (bool stays bool)', () => {
+  const m = fm.ones([3, 3], { dtype: 'bool' });
+  assert.equal(m.triu(1).dtype, 'bool');
+  assert.deepEqual(m.triu(1).toArray(), [[false, true, true], [false, false, true], [false, false, false]]);
+  assert.equal(fm.ones([2, 2], { dtype: 'int32' }).tril().dtype, 'int32');
+});

@@ -276,7 +276,7 @@ function triangle(op: string, x: Tensor, diagonal: number, lower: boolean): Tens
   const cols = arange(x.shape[x.ndim - 1]!, { device: x.device });
   const offset = cols.sub(rows); // j - i
   const keep = lower ? offset.le(diagonal) : offset.ge(diagonal);
-  return where(keep, x, 0);
+  return where(keep, x, 0).to(x.dtype); // a number promotes bool to int64: keep the input dtype (PyTorch)
 }
 /** The lower triangle (j - i <= diagonal), zeros elsewhere. Example: `fm.tril(fm.ones([3, 3]))`. */
 export function tril(x: Tensor, diagonal = 0): Tensor {
