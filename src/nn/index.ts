@@ -10,6 +10,7 @@ export * from './layers/activation.js';
 export * from './layers/misc.js';
 export * from './layers/loss.js';
 export * from './layers/rnn.js';
+export * from './layers/transformer.js';
 export * as functional from './functional.js';
 export * as F from './functional.js';
 export * as init from './init.js';
