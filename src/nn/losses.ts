@@ -226,3 +226,73 @@ export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Te
   if (opts.swap) dn = fm.minimum(dn, dist(positive, negative));
   return reduce('tripletMarginLoss', dist(anchor, positive).sub(dn).add(opts.margin ?? 1).clampMin(0), opts.reduction);
 }
+
+/**
+ * Connectionist temporal classification loss, as PyTorch's F.ctc_loss: logProbs [T, N, C]
+ * (log-softmax outputs), targets [N, S] (padded) or 1-D (concatenated), lengths per sample.
+ * The forward (alpha) recursion runs in log space with Tensor ops, so gradients come from
+ * autograd. 'mean' divides each loss by its target length, then averages over the batch.
+ * NOTE: impossible alignments use -1e30 rather than -inf inside the recursion (so that no
+ * gradient is NaN); their loss is reported as Infinity, or 0 with zeroInfinity.
+ * Example: `F.ctcLoss(logits.logSoftmax(2), targets, inputLengths, targetLengths)`.
+ */
+export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: number[] | Tensor, targetLengths: number[] | Tensor,
+  opts: { blank?: number; reduction?: Reduction; zeroInfinity?: boolean } = {}): Tensor {
+  const op = 'ctcLoss';
+  const blank = opts.blank ?? 0;
+  if (logProbs.ndim !== 3) throw new ShapeError(op, `expected logProbs of shape [T, N, C], got ${fmtShape(logProbs.shape)}`);
+  const [T, N, C] = logProbs.shape as [number, number, number];
+  const list = (v: number[] | Tensor) => (Array.isArray(v) ? v : [...(v.to('int64').data() as BigInt64Array)].map(Number));
+  const inLen = list(inputLengths);
+  const tgLen = list(targetLengths);
+  if (inLen.length !== N || tgLen.length !== N) throw new ShapeError(op, `expected ${N} input and target lengths, got ${inLen.length} and ${tgLen.length}`);
+  if (blank < 0 || blank >= C) throw new ValueError(op, `blank must be in [0, ${C}), got ${blank}`);
+  inLen.forEach((l) => {
+    if (l < 0 || l > T) throw new ValueError(op, `input lengths must be in [0, ${T}], got ${l}`);
+  });
+  // Targets per sample, on the host (the alignment structure is bookkeeping, not math).
+  const flatT = [...(targets.to('int64').data() as BigInt64Array)].map(Number);
+  let at = 0;
+  const seqs = tgLen.map((l, b) => {
+    if (targets.ndim === 2) {
+      if (l > targets.shape[1]!) throw new ValueError(op, `target length ${l} exceeds the padded target size ${targets.shape[1]}`);
+      return flatT.slice(b * targets.shape[1]!, b * targets.shape[1]! + l);
+    }
+    const s = flatT.slice(at, at + l);
+    at += l;
+    return s;
+  });
+  for (const s of seqs) for (const c of s) if (c < 0 || c >= C || c === blank) throw new ValueError(op, `target ${c} must be a class in [0, ${C}) other than the blank (${blank})`);
+  const L = 2 * Math.max(0, ...tgLen) + 1;
+  const ext = seqs.map((s) => [...Array(L).keys()].map((i) => (i % 2 === 0 || (i - 1) / 2 >= s.length ? blank : s[(i - 1) / 2]!)));
+  const skip = ext.map((e, b) => e.map((c, i) => i >= 2 && i < 2 * tgLen[b]! + 1 && c !== blank && c !== e[i - 2]));
+  const dev = logProbs.device;
+  const NEG = -1e30;
+  const extT = fm.tensor(ext.flat(), { dtype: 'int64', device: dev }).reshape([1, N, L]).expand([T, N, L]);
+  const lp = logProbs.gather(2, extT); // [T, N, L]: log p of each extended label at each step
+  const skipM = fm.tensor(skip.flat().map(Number), { dtype: 'bool', device: dev }).reshape([N, L]);
+  const pad = (a: Tensor, k: number) => fm.cat([fm.full([N, k], NEG, { dtype: a.dtype, device: dev }), a.narrow(1, 0, L - k)], 1);
+  const start = fm.tensor(ext.map((_, b) => [...Array(L).keys()].map((i) => (i === 0 || (i === 1 && tgLen[b]! > 0) ? 0 : NEG))).flat(), { dtype: logProbs.dtype, device: dev }).reshape([N, L]);
+  const lens = fm.tensor(inLen, { dtype: 'int64', device: dev }).unsqueeze(1);
+  let alpha = T > 0 ? fm.where(lens.gt(0), lp.select(0, 0).add(start), start) : start;
+  for (let t = 1; t < T; t++) {
+    const prev = fm.stack([alpha, pad(alpha, 1), fm.where(skipM, pad(alpha, 2), NEG)]);
+    const m = prev.amax(0).detach();
+    const next = prev.sub(m).exp().sum(0).log().add(m).add(lp.select(0, t));
+    alpha = fm.where(lens.gt(t), next, alpha);
+  }
+  // The end: the last label or the blank after it, at each sample's last step.
+  const endIdx = fm.tensor(tgLen.flatMap((l) => [2 * l, Math.max(2 * l - 1, 0)]), { dtype: 'int64', device: dev }).reshape([N, 2]);
+  const ends = alpha.gather(1, endIdx);
+  const same = fm.tensor(tgLen.map((l) => l === 0), { dtype: 'bool', device: dev }).unsqueeze(1);
+  const endsOk = fm.where(fm.cat([same.logicalNot(), same.logicalNot()], 1).logicalOr(fm.tensor([[true, false]], { dtype: 'bool', device: dev })), ends, NEG);
+  const m = endsOk.amax(1, { keepdim: true }).detach();
+  let loss = endsOk.sub(m).exp().sum(1).log().add(m.squeeze(1)).neg();
+  // Nothing happens in zero steps: the empty target has probability 1, others 0.
+  const impossible = loss.detach().gt(1e29).logicalOr(fm.tensor(inLen.map((l, b) => l === 0 && tgLen[b]! > 0), { dtype: 'bool', device: dev }));
+  loss = fm.where(impossible, opts.zeroInfinity ? 0 : Infinity, loss);
+  if (opts.zeroInfinity) loss = fm.where(impossible, loss.detach(), loss);
+  const reduction = opts.reduction ?? 'mean';
+  if (reduction === 'mean') return loss.div(fm.tensor(tgLen.map((l) => Math.max(l, 1)), { dtype: loss.dtype, device: dev })).mean();
+  return reduce(op, loss, reduction);
+}

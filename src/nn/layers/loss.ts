@@ -74,3 +74,16 @@ function lossModule3<O extends object>(name: string, fn: (a: Tensor, b: Tensor, 
 export const MarginRankingLoss = lossModule3('MarginRankingLoss', L.marginRankingLoss);
 export const CosineEmbeddingLoss = lossModule3('CosineEmbeddingLoss', L.cosineEmbeddingLoss);
 export const TripletMarginLoss = lossModule3('TripletMarginLoss', L.tripletMarginLoss);
+
+/** The CTC loss as a module: forward(logProbs, targets, inputLengths, targetLengths). */
+export class CTCLoss extends Module {
+  constructor(readonly opts: { blank?: number; reduction?: L.Reduction; zeroInfinity?: boolean } = {}) {
+    super();
+  }
+  override forward(logProbs: Tensor, targets: Tensor, inputLengths: number[] | Tensor, targetLengths: number[] | Tensor): Tensor {
+    return L.ctcLoss(logProbs, targets, inputLengths, targetLengths, this.opts);
+  }
+  override extraRepr(): string {
+    return '';
+  }
+}
