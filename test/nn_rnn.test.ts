@@ -96,3 +96,35 @@ test('bad input raises', () => {
   expectError(() => new nn.GRU(3, 4, { dropout: 2 }), fm.ValueError, 'GRU', /dropout should be a number in range \[0, 1\], got 2/);
   expectError(() => new nn.GRUCell(3, 4)(fm.zeros([2, 5])), fm.ShapeError, 'GRUCell', /expected input of shape \[B, 3\] or \[3\], got \[2,5\]/);
 });
+
+interface PackedCase { kind: 'RNN' | 'LSTM' | 'GRU'; opts: Record<string, unknown>; lengths: number[]; state: Record<string, Arr>; x: Arr; outs: Arr[]; weights: number[][]; grads: Record<string, number[]>; batchSizes: number[] }
+
+describe('packed sequences through recurrent layers match PyTorch', () => {
+  for (const c of fixture<PackedCase[]>('rnn_packed.json')) {
+    test(`${c.kind} ${JSON.stringify(c.opts)} lengths ${c.lengths}`, () => {
+      const h = c.state.weight_hh_l0!.shape[1]!;
+      const Ctor = { RNN: nn.RNN, LSTM: nn.LSTM, GRU: nn.GRU }[c.kind];
+      const m = new Ctor(3, h, { ...c.opts, dtype: 'float64' });
+      m.loadStateDict(Object.fromEntries(Object.entries(c.state).map(([k, v]) => [k, t(v)])));
+      const x = t(c.x, true);
+      const packed = nn.utils.rnn.packPaddedSequence(x, c.lengths, { enforceSorted: false });
+      assert.deepEqual(packed.batchSizes, c.batchSizes);
+      const [out, state] = (m.forward as (p: fm.nn.PackedSequence) => [fm.nn.PackedSequence, fm.Tensor | fm.Tensor[]])(packed);
+      const [padded, lens] = nn.utils.rnn.padPackedSequence(out);
+      assert.deepEqual(lens, c.lengths);
+      const outs = [padded, ...(Array.isArray(state) ? state : [state])];
+      outs.forEach((o, k) => assertClose(o, c.outs[k]!.values, { rtol: 1e-10, atol: 1e-12 }));
+      outs.map((o, k) => o.mul(fm.tensor(c.weights[k]!, { dtype: 'float64' }).reshape(o.shape)).sum()).reduce((a, b) => a.add(b)).backward();
+      assertClose(x.grad!, c.grads.x!, { rtol: 1e-9, atol: 1e-11 });
+      for (const [k, p] of m.namedParameters()) assertClose(p.grad!, c.grads[k]!, { rtol: 1e-9, atol: 1e-11, msg: k });
+    });
+  }
+  test('packing errors', () => {
+    expectError(() => nn.utils.rnn.packPaddedSequence(fm.zeros([4, 2, 3]), [2, 3]), fm.ValueError, 'packPaddedSequence', /lengths must be sorted in decreasing order when enforceSorted is true, got \[2, 3\]/);
+    expectError(() => nn.utils.rnn.packPaddedSequence(fm.zeros([4, 2, 3]), [5, 3]), fm.ValueError, 'packPaddedSequence', /lengths must be integers in \[1, 4\], got \[5, 3\]/);
+    const seqs = [fm.ones([3, 2]), fm.ones([1, 2])];
+    const [p, l] = nn.utils.rnn.padPackedSequence(nn.utils.rnn.packSequence(seqs), { batchFirst: true });
+    assert.deepEqual(l, [3, 1]);
+    assert.deepEqual(p.shape, [2, 3, 2]);
+  });
+});

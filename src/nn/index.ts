@@ -1,6 +1,7 @@
 // fm.nn: modules, layers, losses, initialisers and utilities, as torch.nn.
 export * from './module.js';
 export * from './parameter.js';
+export { PackedSequence } from './packed.js';
 export * from './containers.js';
 export * from './layers/linear.js';
 export * from './layers/conv.js';

@@ -3,6 +3,7 @@ import { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { noGrad } from '../autograd/grad_mode.js';
 import { ValueError } from '../errors.js';
+import { PackedSequence, packPaddedSequence, padPackedSequence, packSequence } from './packed.js';
 
 /**
  * Scales gradients in place so that their joint norm is at most maxNorm; returns the norm before
@@ -66,5 +67,8 @@ export function padSequence(sequences: Tensor[], opts: { batchFirst?: boolean; p
   });
   return fm.stack(padded, opts.batchFirst ? 0 : 1);
 }
+
+/** torch.nn.utils.rnn: padding and packing of variable-length sequences. */
+export const rnn = { padSequence, packPaddedSequence, padPackedSequence, packSequence, PackedSequence };
 
 export { Tensor };

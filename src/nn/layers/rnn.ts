@@ -10,6 +10,7 @@ import * as F from '../functional.js';
 import * as init from '../init.js';
 import { pyBool, pyFloat } from './repr.js';
 import type { FactoryOptions } from './linear.js';
+import { PackedSequence, packSorted, unpackSorted } from '../packed.js';
 
 type Mode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
 const gates: Record<Mode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
@@ -97,7 +98,32 @@ abstract class RNNBase extends Module {
    * [T, inputSize]) and optional initial state [numLayers * dirs, B, hiddenSize] (LSTM: a pair).
    * Returns the top layer's outputs at every step and the final state of every layer.
    */
-  protected run(input: Tensor, hx: Tensor | [Tensor, Tensor] | null | undefined): [Tensor, Tensor, Tensor | null] {
+  protected run(input: Tensor | PackedSequence, hx: Tensor | [Tensor, Tensor] | null | undefined): [Tensor | PackedSequence, Tensor, Tensor | null] {
+    if (input instanceof PackedSequence) return this.runPacked(input, hx);
+    const [out, h, c] = this.runPadded(input, hx);
+    return [out, h, c];
+  }
+
+  /**
+   * A packed batch: run on the padded form in length order, each sequence's state frozen after its
+   * last step (so reverse directions start at each sequence's own end); states come back in the
+   * caller's order, outputs packed again.
+   */
+  private runPacked(seq: PackedSequence, hx: Tensor | [Tensor, Tensor] | null | undefined): [PackedSequence, Tensor, Tensor | null] {
+    const [padded, lengths] = unpackSorted(seq);
+    const perm = (t: Tensor, idx: number[] | null) => (idx ? t.indexSelect(1, fm.tensor(idx, { dtype: 'int64', device: t.device })) : t);
+    const hxs = hx === null || hx === undefined ? hx : Array.isArray(hx) ? [perm(hx[0], seq.sortedIndices), perm(hx[1], seq.sortedIndices)] as [Tensor, Tensor] : perm(hx, seq.sortedIndices);
+    const batchFirst = this.batchFirst;
+    (this as { batchFirst: boolean }).batchFirst = false;
+    try {
+      const [out, h, c] = this.runPadded(padded, hxs, lengths);
+      return [new PackedSequence(packSorted(out, seq.batchSizes), seq.batchSizes, seq.sortedIndices, seq.unsortedIndices), perm(h, seq.unsortedIndices), c ? perm(c, seq.unsortedIndices) : null];
+    } finally {
+      (this as { batchFirst: boolean }).batchFirst = batchFirst;
+    }
+  }
+
+  private runPadded(input: Tensor, hx: Tensor | [Tensor, Tensor] | null | undefined, lengths?: number[]): [Tensor, Tensor, Tensor | null] {
     const name = this.constructor.name;
     const batched = input.ndim === 3;
     if (input.ndim !== 2 && input.ndim !== 3) throw new ShapeError(name, `expected a 2-D (unbatched) or 3-D (batched) input, got shape ${JSON.stringify(input.shape)}`);
@@ -123,6 +149,7 @@ abstract class RNNBase extends Module {
     }
     const hn: Tensor[] = [];
     const cn: Tensor[] = [];
+    const lens = lengths ? fm.tensor(lengths, { dtype: 'int64', device: x.device }).unsqueeze(1) : null;
     for (let layer = 0; layer < this.numLayers; layer++) {
       const outs: Tensor[] = [];
       for (let d = 0; d < dirs; d++) {
@@ -135,7 +162,13 @@ abstract class RNNBase extends Module {
         const steps: Tensor[] = new Array<Tensor>(T);
         for (let s = 0; s < T; s++) {
           const t = d === 0 ? s : T - 1 - s;
-          [h, c] = cellStep(this.mode, gi.select(0, t), h, c, this.param(`weight_hh${sfx}`)!, this.param(`bias_hh${sfx}`));
+          const [h2, c2] = cellStep(this.mode, gi.select(0, t), h, c, this.param(`weight_hh${sfx}`)!, this.param(`bias_hh${sfx}`));
+          if (lens) {
+            // Sequences that ended before step t keep their state.
+            const live = lens.gt(t);
+            h = fm.where(live, h2, h);
+            c = c2 && c ? fm.where(live, c2, c) : c2;
+          } else [h, c] = [h2, c2];
           steps[t] = h;
         }
         outs.push(T > 0 ? fm.stack(steps) : fm.zeros([0, B, this.hiddenSize], { dtype: x.dtype, device: x.device }));
@@ -167,7 +200,10 @@ export class RNN extends RNNBase {
     super(opts.nonlinearity === 'relu' ? 'RNN_RELU' : 'RNN_TANH', inputSize, hiddenSize, opts);
     if (opts.nonlinearity !== undefined && opts.nonlinearity !== 'tanh' && opts.nonlinearity !== 'relu') throw new ValueError('RNN', `unknown nonlinearity '${String(opts.nonlinearity)}'`);
   }
-  override forward(input: Tensor, hx?: Tensor | null): [Tensor, Tensor] {
+  // Packed input has its own overload; calling the module (`rnn(x)`) types the Tensor one (the last).
+  override forward(input: PackedSequence, hx?: Tensor | null): [PackedSequence, Tensor];
+  override forward(input: Tensor, hx?: Tensor | null): [Tensor, Tensor];
+  override forward(input: Tensor | PackedSequence, hx?: Tensor | null): [Tensor | PackedSequence, Tensor] {
     const [out, h] = this.run(input, hx);
     return [out, h];
   }
@@ -178,7 +214,9 @@ export class LSTM extends RNNBase {
   constructor(inputSize: number, hiddenSize: number, opts: Omit<RNNOptions, 'nonlinearity'> = {}) {
     super('LSTM', inputSize, hiddenSize, opts);
   }
-  override forward(input: Tensor, hx?: [Tensor, Tensor] | null): [Tensor, [Tensor, Tensor]] {
+  override forward(input: PackedSequence, hx?: [Tensor, Tensor] | null): [PackedSequence, [Tensor, Tensor]];
+  override forward(input: Tensor, hx?: [Tensor, Tensor] | null): [Tensor, [Tensor, Tensor]];
+  override forward(input: Tensor | PackedSequence, hx?: [Tensor, Tensor] | null): [Tensor | PackedSequence, [Tensor, Tensor]] {
     const [out, h, c] = this.run(input, hx);
     return [out, [h, c!]];
   }
@@ -189,7 +227,10 @@ export class GRU extends RNNBase {
   constructor(inputSize: number, hiddenSize: number, opts: Omit<RNNOptions, 'nonlinearity'> = {}) {
     super('GRU', inputSize, hiddenSize, opts);
   }
-  override forward(input: Tensor, hx?: Tensor | null): [Tensor, Tensor] {
+  // Packed input has its own overload; calling the module (`rnn(x)`) types the Tensor one (the last).
+  override forward(input: PackedSequence, hx?: Tensor | null): [PackedSequence, Tensor];
+  override forward(input: Tensor, hx?: Tensor | null): [Tensor, Tensor];
+  override forward(input: Tensor | PackedSequence, hx?: Tensor | null): [Tensor | PackedSequence, Tensor] {
     const [out, h] = this.run(input, hx);
     return [out, h];
   }
