@@ -131,6 +131,47 @@ export function orthogonal_(t: Tensor, gain = 1, opts: Opts = {}): Tensor {
 
 const erf = scalarMath.erf;
 /** erf^-1 by Newton's method from a rational start (float64 accuracy in a few steps). */
+/**
+ * Identity-preserving convolution weights [out, in / groups, ...kernel]: 1 at the kernel's centre
+ * where an output channel matches its input channel (per group), 0 elsewhere.
+ * Example: `nn.init.dirac_(conv.weight)`.
+ */
+export function dirac_(t: Tensor, groups = 1): Tensor {
+  if (t.ndim < 3 || t.ndim > 5) throw new ShapeError('dirac_', `only tensors with 3, 4, or 5 dimensions are supported, got ${t.ndim}`);
+  const out = t.shape[0]!;
+  if (out % groups !== 0) throw new ValueError('dirac_', `dim 0 (${out}) must be divisible by groups (${groups})`);
+  const perGroup = out / groups;
+  const minDim = Math.min(perGroup, t.shape[1]!);
+  const w = fm.zeros(t.shape, { dtype: 'float64' });
+  const centre = t.shape.slice(2).map((k) => Math.floor(k / 2));
+  const v = w.data() as Float64Array;
+  const strides = t.shape.map((_, d) => t.shape.slice(d + 1).reduce((p, q) => p * q, 1));
+  for (let g = 0; g < groups; g++) {
+    for (let d = 0; d < minDim; d++) {
+      const idx = [g * perGroup + d, d, ...centre];
+      v[idx.reduce((s, x, k) => s + x * strides[k]!, 0)] = 1;
+    }
+  }
+  return noGrad(() => t.copy_(fm.tensor(v, { dtype: 'float64' }).reshape(t.shape).to(t.device)));
+}
+
+/** A 2-D tensor with a fraction `sparsity` of each column zero and the rest N(0, std^2), as PyTorch's sparse_. */
+export function sparse_(t: Tensor, sparsity: number, std = 0.01, opts: Opts = {}): Tensor {
+  if (t.ndim !== 2) throw new ShapeError('sparse_', 'only tensors with 2 dimensions are supported');
+  const [rows, cols] = t.shape as [number, number];
+  const zeros = Math.ceil(sparsity * rows);
+  return noGrad(() => {
+    normal_(t, 0, std, opts);
+    const keep = new Float64Array(rows * cols).fill(1);
+    for (let c = 0; c < cols; c++) {
+      const perm = fm.randperm(rows, { generator: opts.generator }).data() as BigInt64Array;
+      for (let k = 0; k < zeros; k++) keep[Number(perm[k]) * cols + c] = 0;
+    }
+    const mask = fm.tensor(keep, { dtype: 'float64' }).reshape([rows, cols]);
+    return t.mul_(mask.to(t.dtype).to(t.device));
+  });
+}
+
 function erfinv(y: number): number {
   if (y <= -1) return -Infinity;
   if (y >= 1) return Infinity;
