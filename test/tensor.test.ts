@@ -528,3 +528,12 @@ test('tril and triu keep the input dtype (bool stays bool)', () => {
   assert.deepEqual(m.triu(1).toArray(), [[false, true, true], [false, false, true], [false, false, false]]);
   assert.equal(fm.ones([2, 2], { dtype: 'int32' }).tril().dtype, 'int32');
 });
+
+test('typed arrays without a dtype of their own widen (Int8/Int16/Uint16 to int32, Uint32 to int64)', () => {
+  assert.equal(fm.tensor(new Int16Array([-1, 300])).dtype, 'int32');
+  assert.deepEqual(fm.tensor(new Int16Array([-1, 300])).toArray(), [-1, 300]);
+  assert.deepEqual(fm.tensor(new Uint32Array([4000000000])).toArray(), [4000000000]);
+  assert.equal(fm.tensor(new Uint32Array([1])).dtype, 'int64');
+  assert.deepEqual(fm.tensor(new Int8Array([-5])).toArray(), [-5]);
+  assert.throws(() => fm.tensor(new DataView(new ArrayBuffer(4)) as unknown as Float32Array), (e: Error) => e instanceof fm.DTypeError && /cannot make a tensor from a DataView/.test(e.message));
+});

@@ -2,7 +2,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
 import { getDefaultDtype, typedArrayFor, type DType, type TypedArray } from '../dtype.js';
-import { ValueError } from '../errors.js';
+import { DTypeError, ValueError } from '../errors.js';
 import { emptyTensor } from '../ops/dispatch.js';
 import { fmtShape } from '../tensor/shape.js';
 
@@ -27,12 +27,16 @@ function deviceOf(opts: TensorOptions | undefined): Device {
   return opts?.device === undefined ? cpu : Device.of(opts.device);
 }
 
-function dtypeOfTyped(a: TypedArray): DType {
+function dtypeOfTyped(a: ArrayBufferView): DType {
   if (a instanceof Float32Array) return 'float32';
   if (a instanceof Float64Array) return 'float64';
   if (a instanceof Int32Array) return 'int32';
   if (a instanceof BigInt64Array) return 'int64';
-  return 'uint8';
+  if (a instanceof Uint8Array || a instanceof Uint8ClampedArray) return 'uint8';
+  // Typed arrays without a Fiamma dtype of their own widen to one that holds every value.
+  if (a instanceof Int8Array || a instanceof Int16Array || a instanceof Uint16Array) return 'int32';
+  if (a instanceof Uint32Array || a instanceof BigUint64Array) return 'int64';
+  throw new DTypeError('tensor', `cannot make a tensor from a ${(a as object).constructor.name}`);
 }
 
 /** Shape and flat values of a rectangular nested array; a ValueError names the first ragged place. */
@@ -96,7 +100,9 @@ export function tensor(data: NestedInput | TypedArray, opts?: TensorOptions): Te
     const typed = data as TypedArray;
     const own = dtypeOfTyped(typed);
     const dtype = opts?.dtype ?? own;
-    const values = dtype === own ? typed.slice() : toTyped(Array.from(typed as ArrayLike<number | bigint>), dtype);
+    // A copy in the storage's own array type (a widened Int16Array is copied element by element).
+    const exact = dtype === own && typed.constructor === typedArrayFor(dtype, 0).constructor;
+    const values = exact ? typed.slice() : toTyped(Array.from(typed as ArrayLike<number | bigint>), dtype);
     return finish(fromValues(values as TypedArray, [typed.length], dtype, device), opts);
   }
   const { shape, flat } = flatten(data as NestedInput);
