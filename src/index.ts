@@ -24,5 +24,6 @@ export * from './functional/linalg.js';
 export * from './functional/conv.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as data from './data/index.js';
 export * from './io/index.js';
 export * as utils from './utils/index.js';
