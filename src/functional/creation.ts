@@ -27,6 +27,9 @@ function deviceOf(opts: TensorOptions | undefined): Device {
   return opts?.device === undefined ? cpu : Device.of(opts.device);
 }
 
+/** Typed arrays that widen to a Fiamma dtype: Int8/Int16/Uint16 to int32, Uint32/BigUint64 to int64, clamped bytes to uint8. */
+export type WideningArray = Int8Array | Int16Array | Uint16Array | Uint32Array | BigUint64Array | Uint8ClampedArray;
+
 function dtypeOfTyped(a: ArrayBufferView): DType {
   if (a instanceof Float32Array) return 'float32';
   if (a instanceof Float64Array) return 'float64';
@@ -94,7 +97,7 @@ export function fromValues(values: TypedArray, shape: readonly number[], dtype: 
  * `{ dtype: 'int64' }`), booleans give bool, bigints int64; a typed array keeps its type.
  * Example: `fm.tensor([[1, 2], [3, 4]], { requiresGrad: true })`.
  */
-export function tensor(data: NestedInput | TypedArray, opts?: TensorOptions): Tensor {
+export function tensor(data: NestedInput | TypedArray | WideningArray, opts?: TensorOptions): Tensor {
   const device = deviceOf(opts);
   if (ArrayBuffer.isView(data)) {
     const typed = data as TypedArray;
