@@ -1,4 +1,4 @@
-// nn.init.dirac_ and sparse_ (the initialisers added after test/nn_module.test.ts's set).
+// nn.init.dirac_ and sparse_, and Module.to keeping parameter identity (added after test/nn_module.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
@@ -23,4 +23,20 @@ test('sparse_ zeroes ceil(sparsity * rows) of every column and draws the rest', 
   assert.deepEqual(w.eq(0).sum(0).toArray(), [3, 3, 3, 3, 3, 3]);
   assert.ok(w.abs().amax().item() < 0.06);
   expectError(() => nn.init.sparse_(fm.empty([3]), 0.5), fm.ShapeError, 'sparse_', /only tensors with 2 dimensions are supported/);
+});
+
+test('Module.to() keeps parameter identity (an optimizer built before still holds them), as PyTorch', () => {
+  const m = new nn.Linear(3, 2);
+  const w = m.weight;
+  const opt = new fm.optim.SGD(m.parameters(), { lr: 0.1 });
+  m(fm.ones([1, 3])).sum().backward();
+  m.to('float64');
+  assert.equal(m.weight, w);
+  assert.equal(w.dtype, 'float64');
+  assert.equal(w.grad!.dtype, 'float64');
+  const before = w.toArray() as number[][];
+  opt.step();
+  const after = w.toArray() as number[][];
+  assert.ok(Math.abs(after[0]![0]! - (before[0]![0]! - 0.1)) < 1e-6, 'the step updated the moved parameter');
+  expectError(() => w.mul(2).set_(fm.zeros([2])), fm.AutogradError, 'set_', /only leaf tensors can be set to other memory/);
 });

@@ -188,8 +188,8 @@ export class Module {
 
   /**
    * Moves parameters and buffers to a device and/or casts floating ones to a dtype (returns this).
-   * NOTE: unlike PyTorch, which swaps a parameter's data in place, the parameter tensors are
-   * replaced: build optimizers after moving the model (PyTorch's docs advise the same).
+   * As in PyTorch, parameters keep their identity (their memory is swapped with `set_`), so an
+   * optimizer built before the move still holds them; gradients move with them.
    * Example: `model.to('cuda')`, `model.to('float64')`.
    */
   to(target: DeviceLike | DType, opts: { dtype?: DType } = {}): this {
@@ -213,9 +213,9 @@ export class Module {
           fields[k] = once(v, (t) => {
             const out = noGrad(() => move(t));
             if (out === t) return t;
-            const p = Parameter(out.detach(), t.requiresGrad);
-            if (t.grad) p.grad = noGrad(() => move(t.grad!));
-            return p;
+            t.set_(out.detach());
+            if (t.grad) t.grad = noGrad(() => move(t.grad!));
+            return t;
           });
         } else if (inner(m).buffers.has(k) && v instanceof Tensor) {
           fields[k] = once(v, (t) => noGrad(() => move(t)));

@@ -112,6 +112,29 @@ export class Tensor {
     return (this.acc ??= new AccumulateGrad(this));
   }
 
+  /**
+   * Makes this tensor use `source`'s memory, shape and strides (PyTorch's set_): its identity,
+   * requiresGrad and hooks stay, so a parameter an optimizer holds can move device or dtype.
+   * Only leaves may do this. Example: `p.set_(p.detach().to('float64'))`.
+   */
+  set_(source: Tensor): this {
+    this.assertLive();
+    source.assertLive();
+    if (this.gradFn !== null) throw new AutogradError('set_', 'only leaf tensors can be set to other memory; use detach() first');
+    const self = this as unknown as { storage: Storage; shape: readonly number[]; strides: readonly number[]; offset: number; base: Tensor | null };
+    const old = this.base === null ? this.storage : null;
+    // Co-own an owner's storage; borrow a view's from its base.
+    self.base = source.base;
+    if (source.base === null) source.storage.refs++;
+    self.storage = source.storage;
+    self.shape = source.shape;
+    self.strides = source.strides;
+    self.offset = source.offset;
+    old?.release();
+    this.storage.version++;
+    return this;
+  }
+
   /** Sets requiresGrad on a leaf (in place, returns this). Example: `w.requiresGrad_()`. */
   requiresGrad_(requiresGrad = true): this {
     if (!this.isLeaf && !requiresGrad) {
