@@ -344,3 +344,15 @@ describe('the graph lets go of saved tensors', () => {
     assert.ok(last < first);
   });
 });
+
+test('cpu buffers freed by dispose() are reused, and a view of a freed tensor raises rather than read reused memory', () => {
+  const a = fm.zeros([4096], { dtype: 'float32' });
+  const v = a.narrow(0, 0, 10);
+  const buffer = (a.storage.handle as unknown as { data: Float32Array }).data.buffer;
+  a.dispose();
+  const b = fm.ones([4096], { dtype: 'float32' });
+  assert.equal((b.storage.handle as unknown as { data: Float32Array }).data.buffer, buffer, 'the same buffer again');
+  assert.throws(() => v.toArray(), /was disposed and cannot be used/);
+  assert.throws(() => v.add(1), /was disposed and cannot be used/);
+  assert.equal(b.sum().item(), 4096);
+});

@@ -1,7 +1,7 @@
 // The ts backend: plain TypeScript over typed arrays. The reference every other backend is
 // tested against, and the fallback where no native kernels exist.
 import type { Backend } from '../interface.js';
-import { TsStorage, allocate, read, write } from './storage.js';
+import { TsStorage, allocate, free, read, write } from './storage.js';
 import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
 import { matmul } from './matmul.js';
@@ -12,9 +12,7 @@ import { fillRandom } from './philox.js';
 export const tsBackend: Backend<TsStorage> = {
   name: 'ts',
   allocate,
-  free(storage) {
-    storage.data = new Float32Array(0);
-  },
+  free,
   write,
   read,
   copy,

@@ -15,6 +15,22 @@ export class TsStorage implements StorageHandle {
 /** From this many bytes, storage is taken uninitialised (Buffer.allocUnsafe) rather than zeroed. */
 const UNINITIALISED_MIN_BYTES = 4096;
 
+type ArrayCtor = new (b: ArrayBufferLike, offset: number, length: number) => TypedArray;
+const ctors: Record<DType, ArrayCtor> = {
+  float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array,
+} as unknown as Record<DType, ArrayCtor>;
+
+/**
+ * Freed buffers by byte size, handed out again by allocate: a training loop allocates the same
+ * sizes every step, and fresh large ArrayBuffers cost an allocation, page faults and garbage
+ * collection (together a third of a small CNN's step before this pool). Only buffers freed
+ * through dispose()/scope() come here; a storage that was freed is never read again (tensors
+ * check `storage.freed`). POOL_MAX_BYTES bounds what the pool keeps.
+ */
+const pool = new Map<number, ArrayBuffer[]>();
+let pooledBytes = 0;
+const POOL_MAX_BYTES = 256 * 2 ** 20;
+
 /**
  * New storage with unspecified contents, as the backend interface allows (every op writes all of
  * its output). Large arrays skip the zero-fill that `new Float32Array(n)` performs: it cost a fifth
@@ -23,9 +39,26 @@ const UNINITIALISED_MIN_BYTES = 4096;
 export function allocate(dtype: DType, numel: number): TsStorage {
   const bytes = numel * bytesPerElement(dtype);
   if (bytes < UNINITIALISED_MIN_BYTES) return new TsStorage(dtype, typedArrayFor(dtype, numel));
+  const reused = pool.get(bytes)?.pop();
+  if (reused) {
+    pooledBytes -= bytes;
+    return new TsStorage(dtype, new ctors[dtype](reused, 0, numel));
+  }
   const buf = Buffer.allocUnsafe(bytes);
-  const Ctor = typedArrayFor(dtype, 0).constructor as new (b: ArrayBufferLike, offset: number, length: number) => TypedArray;
-  return new TsStorage(dtype, new Ctor(buf.buffer, buf.byteOffset, numel));
+  return new TsStorage(dtype, new ctors[dtype](buf.buffer, buf.byteOffset, numel));
+}
+
+/** Returns a storage's buffer to the pool (when it owns a whole one) and empties the storage. */
+export function free(storage: TsStorage): void {
+  const d = storage.data;
+  const buf = d.buffer;
+  if (d.byteLength >= UNINITIALISED_MIN_BYTES && d.byteOffset === 0 && buf.byteLength === d.byteLength && buf instanceof ArrayBuffer && pooledBytes + buf.byteLength <= POOL_MAX_BYTES) {
+    let list = pool.get(buf.byteLength);
+    if (!list) pool.set(buf.byteLength, (list = []));
+    list.push(buf);
+    pooledBytes += buf.byteLength;
+  }
+  storage.data = new Float32Array(0);
 }
 
 export function write(storage: TsStorage, values: TypedArray, offset: number): void {
