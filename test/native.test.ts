@@ -1068,3 +1068,16 @@ describe('malloc tuning', () => {
     assert.equal(r.stdout.trim(), 'native 300000', r.stderr);
   });
 });
+
+test('matmul with few columns and many rows (computed transposed) matches float64', () => {
+  const g = new fm.Generator().manualSeed(12);
+  for (const [m, k, n] of [[300, 40, 3], [64, 500, 9], [33, 7, 1]] as const) {
+    const a = fm.randn([m, k], { generator: g });
+    const b = fm.randn([k, n], { generator: g });
+    const want = a.double().matmul(b.double());
+    for (const got of [a.matmul(b), a.T.contiguous().T.matmul(b)]) {
+      assert.deepEqual(got.shape, [m, n]);
+      assert.ok(got.double().sub(want).abs().amax().item() < 1e-3, `${m}x${k} @ ${k}x${n}`);
+    }
+  }
+});
