@@ -1,6 +1,6 @@
 // nn.functional (F): the stateless forms of the layers, as compositions of Tensor ops (so they
 // run on every device and differentiate to any order). Losses are in losses.ts, re-exported here.
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { noGrad } from '../autograd/grad_mode.js';
 import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
@@ -365,4 +365,3 @@ export function pairwiseDistance(x1: Tensor, x2: Tensor, p = 2, eps = 1e-6, keep
   return fm.norm(x1.sub(x2).add(eps), p, -1, { keepdim });
 }
 
-export { Tensor };

@@ -1,6 +1,6 @@
 // Packed sequences (nn.utils.rnn): a batch of sequences of different lengths stored time step by
 // time step, longest first, as PyTorch's PackedSequence, so that recurrent layers skip padding.
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { ValueError } from '../errors.js';
 
@@ -83,4 +83,3 @@ export function packSequence(sequences: Tensor[], opts: { enforceSorted?: boolea
   return packPaddedSequence(padded, sequences.map((s) => s.shape[0]!), opts);
 }
 
-export { Tensor };

@@ -1,5 +1,5 @@
 // nn.utils: gradient clipping, parameters as one vector, and padding of variable-length sequences.
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { noGrad } from '../autograd/grad_mode.js';
 import { ValueError } from '../errors.js';
@@ -71,4 +71,3 @@ export function padSequence(sequences: Tensor[], opts: { batchFirst?: boolean; p
 /** torch.nn.utils.rnn: padding and packing of variable-length sequences. */
 export const rnn = { padSequence, packPaddedSequence, padPackedSequence, packSequence, PackedSequence };
 
-export { Tensor };

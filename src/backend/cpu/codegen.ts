@@ -17,7 +17,7 @@ const allTypes: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'boo
 const floatTypes: DType[] = ['float32', 'float64'];
 
 /** Expression value (a double) to a `d` element, with the ts backend's conversions (JS typed-array stores). */
-function store(d: DType, v: string): string {
+export function store(d: DType, v: string): string {
   switch (d) {
     case 'float32': return `(float)(${v})`;
     case 'float64': return `(double)(${v})`;

@@ -6,7 +6,7 @@ import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError } from '../../errors.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
-import { coalesce, forEachOffset, isContiguous } from '../ts/loops.js';
+import { coalesce, forEachOffset, isContiguous, offsetAt } from '../ts/loops.js';
 import { reduceOutType, tag } from './codegen.js';
 import { loadNative, type NativeLib } from './native.js';
 
@@ -216,13 +216,6 @@ function rawMeta(shape: readonly number[], strides: readonly (readonly number[])
 
 /** The error for the first out-of-range index (position e in index's odometer order). */
 function badIndex(op: string, index: V, e: number, dim: number, size: number): IndexError {
-  const pos: number[] = [];
-  let rem = e;
-  for (let d = index.shape.length - 1; d >= 0; d--) {
-    pos[d] = rem % index.shape[d]!;
-    rem = Math.floor(rem / index.shape[d]!);
-  }
-  const at = index.offset + pos.reduce((s, p, d) => s + p * index.strides[d]!, 0);
-  return new IndexError(op, `index ${Number(index.storage.data[at])} is out of bounds for dimension ${dim} with size ${size}`);
+  return new IndexError(op, `index ${Number(index.storage.data[offsetAt(index, e)])} is out of bounds for dimension ${dim} with size ${size}`);
 }
 

@@ -8,7 +8,8 @@ import type { DType } from '../../dtype.js';
 import { unaryOps, binaryOps, type UnaryOpName, type BinaryOpName } from '../../ops/elementwise.js';
 import { scalarMathC } from '../../ops/scalar_math.js';
 import type { ReduceOpName, ScanOpName } from '../interface.js';
-import { reduceOutType, tag } from '../cpu/codegen.js';
+// The C element types and the stores (JS typed-array conversions) are the cpu kernels' own.
+import { ctype, reduceOutType, store, tag } from '../cpu/codegen.js';
 
 export const MAX_DIMS = 16;
 /** Threads per block of every kernel, and elements each thread of an elementwise kernel takes. */
@@ -18,9 +19,6 @@ export const PER_THREAD = 4;
 /** Byte offsets of FmArgs's fields (index.ts writes the struct from JavaScript). */
 export const argsLayout = { p: 0, n: 32, nd: 40, flags: 44, shape: 48, st: 48 + 8 * MAX_DIMS, s: 48 + 40 * MAX_DIMS, i: 80 + 40 * MAX_DIMS, size: 112 + 40 * MAX_DIMS } as const;
 
-const ctype: Record<DType, string> = {
-  float32: 'float', float64: 'double', int32: 'int32_t', int64: 'int64_t', uint8: 'uint8_t', bool: 'uint8_t',
-};
 
 const prelude = `
 #ifdef __CUDACC_RTC__
@@ -95,17 +93,6 @@ static __device__ inline void fm_atomic_add_u8(uint8_t* p, uint8_t v, int is_boo
 }
 `;
 
-/** Expression value (a double) to a `d` element, with the cpu kernels' conversions. */
-function store(d: DType, v: string): string {
-  switch (d) {
-    case 'float32': return `(float)(${v})`;
-    case 'float64': return `(double)(${v})`;
-    case 'int32': return `fm_i32(${v})`;
-    case 'int64': return `fm_i64(${v})`;
-    case 'uint8': return `fm_u8(${v})`;
-    case 'bool': return `(uint8_t)((${v}) != 0)`;
-  }
-}
 
 /** Offsets i0.. of flat element j for k operands, from the shape and strides (div/mod per dim). */
 function offsets(k: number, j: string): string {

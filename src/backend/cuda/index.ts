@@ -4,9 +4,10 @@
 // values (read(), and the index check of gather/scatter), as PyTorch does.
 import type { Backend, ReduceOpName, ScanOpName, StorageHandle, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
-import { bytesPerElement, typedArrayFor, type DType, type TypedArray } from '../../dtype.js';
+import { bytesPerElement, typedArrayFor, type DType } from '../../dtype.js';
 import { DeviceError, IndexError } from '../../errors.js';
-import { coalesce, isContiguous } from '../ts/loops.js';
+import { coalesce, isContiguous, offsetAt } from '../ts/loops.js';
+import { contiguousStrides, numelOf as numel } from '../../tensor/shape.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
 import { float32Below, float64Below } from '../ts/philox.js';
 import { reduceOutType } from '../cpu/codegen.js';
@@ -165,11 +166,6 @@ function setI64(a: Int32Array, at: number, v: number): void {
   a[at + 1] = hi;
 }
 
-function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
 
 /** The device address of a view's first element. */
 function addr(v: V): number {
@@ -349,15 +345,6 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
   return backend;
 }
 
-function contiguousStrides(shape: readonly number[]): number[] {
-  const st: number[] = [];
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    st[d] = s;
-    s *= shape[d]!;
-  }
-  return st;
-}
 
 /** gather and scatter: a thread per index element; out-of-range indices raise an IndexError (the host waits for the check). */
 function indexKernel(dev: CudaDevice, kind: 'gather' | 'scatter', out: V, xStrides: readonly number[], x: V, index: V, size: number, dstride: number,
@@ -379,16 +366,8 @@ function indexKernel(dev: CudaDevice, kind: 'gather' | 'scatter', out: V, xStrid
   const bad = dev.badPosition();
   if (bad < 0) return;
   // The offending value, for the message.
-  const pos: number[] = [];
-  let rem = bad;
-  for (let d = index.shape.length - 1; d >= 0; d--) {
-    pos[d] = rem % index.shape[d]!;
-    rem = Math.floor(rem / index.shape[d]!);
-  }
-  const at = index.offset + pos.reduce((s, p, d) => s + p * index.strides[d]!, 0);
-  const drv = dev.runtime.driver;
   const v = new BigInt64Array(1);
-  drv.copyToHost(v, index.storage.ptr + at * 8, 8);
+  dev.runtime.driver.copyToHost(v, index.storage.ptr + offsetAt(index, bad) * 8, 8);
   throw new IndexError(kind, `index ${Number(v[0])} is out of bounds for dimension ${dim} with size ${size}`);
 }
 
@@ -465,7 +444,7 @@ function matmul(dev: CudaDevice, backend: Backend<CudaStorage>, out: V, a: V, b:
   if (dt !== 'float32' && dt !== 'float64') {
     // Integer products: the naive kernel, one launch per batch position of the outer dims.
     const inner = batch.shape.length > 0 ? batch.shape[batch.shape.length - 1]! : 1;
-    forEachBatch(batch, a, b, out, (ao, bo, co) => {
+    forEachBatch(batch, (ao, bo, co) => {
       dev.setPtr(0, addr(out) + co * bytesPerElement(dt));
       dev.setPtr(1, addr(a) + ao * bytesPerElement(dt));
       dev.setPtr(2, addr(b) + bo * bytesPerElement(dt));
@@ -507,7 +486,7 @@ function matmul(dev: CudaDevice, backend: Backend<CudaStorage>, out: V, a: V, b:
   const last = (st: number[]) => (cb.shape.length > 0 ? st[st.length - 1]! : 0);
   const e = bytesPerElement(dt);
   const blas = dev.cublas;
-  forEachBatch(cb, A, B, C, (ao, bo, co) => {
+  forEachBatch(cb, (ao, bo, co) => {
     // Row-major C = A B is column-major C^T = B^T A^T.
     blas.gemm(dt === 'float64', lb.op, la.op, n, m, k,
       addr(B) + bo * e, lb.ld, last(cb.strides[2]!),
@@ -519,7 +498,7 @@ function matmul(dev: CudaDevice, backend: Backend<CudaStorage>, out: V, a: V, b:
 }
 
 /** Calls f with element offsets (a, b, out) for every position of the batch dims but the last. */
-function forEachBatch(batch: { shape: number[]; strides: number[][] }, _a: V, _b: V, _out: V, f: (ao: number, bo: number, co: number) => void): void {
+function forEachBatch(batch: { shape: number[]; strides: number[][] }, f: (ao: number, bo: number, co: number) => void): void {
   const outer = batch.shape.slice(0, -1);
   const pos = outer.map(() => 0);
   const total = numel(outer);
@@ -574,4 +553,3 @@ export function cudaBackend(index: number): Backend {
   return b;
 }
 
-export type { TypedArray };

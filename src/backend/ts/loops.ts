@@ -120,3 +120,14 @@ export function forEachOffset(shape: readonly number[], offsets: readonly number
     }
   }
 }
+
+/** Storage offset of the element at flat (row-major) position e of a view. */
+export function offsetAt(v: { shape: readonly number[]; strides: readonly number[]; offset: number }, e: number): number {
+  let at = v.offset;
+  let rem = e;
+  for (let d = v.shape.length - 1; d >= 0; d--) {
+    at += (rem % v.shape[d]!) * v.strides[d]!;
+    rem = Math.floor(rem / v.shape[d]!);
+  }
+  return at;
+}

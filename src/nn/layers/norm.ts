@@ -23,22 +23,26 @@ export interface BatchNormOptions extends FactoryOptions {
   trackRunningStats?: boolean;
 }
 
-abstract class BatchNormBase extends Module {
+/**
+ * What batch and instance norm share (PyTorch's _NormBase): per-channel weight and bias when
+ * affine, and running statistics as buffers under PyTorch's names when tracked, so that state
+ * dicts match key for key (num_batches_tracked too, though instance norm never counts).
+ */
+abstract class NormBase extends Module {
   weight: Tensor | null;
   bias: Tensor | null;
   readonly eps: number;
   readonly momentum: number | null;
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
-  constructor(readonly numFeatures: number, opts: BatchNormOptions, private readonly dims: number[]) {
+  constructor(readonly numFeatures: number, opts: BatchNormOptions, defaults: { affine: boolean; trackRunningStats: boolean }) {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-    this.affine = opts.affine ?? true;
-    this.trackRunningStats = opts.trackRunningStats ?? true;
+    this.affine = opts.affine ?? defaults.affine;
+    this.trackRunningStats = opts.trackRunningStats ?? defaults.trackRunningStats;
     this.weight = this.affine ? Parameter(fm.ones([numFeatures], opts)) : null;
     this.bias = this.affine ? Parameter(fm.zeros([numFeatures], opts)) : null;
-    // Buffers under PyTorch's names, so that state dicts match key for key.
     this.registerBuffer('running_mean', this.trackRunningStats ? fm.zeros([numFeatures], opts) : null);
     this.registerBuffer('running_var', this.trackRunningStats ? fm.ones([numFeatures], opts) : null);
     this.registerBuffer('num_batches_tracked', this.trackRunningStats ? fm.zeros([], { dtype: 'int64', device: opts.device }) : null);
@@ -52,6 +56,15 @@ abstract class BatchNormBase extends Module {
   get numBatchesTracked(): Tensor | null {
     return buffer(this, 'num_batches_tracked');
   }
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${this.momentum === null ? 'None' : pyFloat(this.momentum)}, affine=${pyBool(this.affine)}, track_running_stats=${pyBool(this.trackRunningStats)}`;
+  }
+}
+
+abstract class BatchNormBase extends NormBase {
+  constructor(numFeatures: number, opts: BatchNormOptions, private readonly dims: number[]) {
+    super(numFeatures, opts, { affine: true, trackRunningStats: true });
+  }
   override forward(x: Tensor): Tensor {
     if (!this.dims.includes(x.ndim)) throw new ShapeError(this.constructor.name, `expected ${this.dims.map((d) => `${d}D`).join(' or ')} input, got ${x.ndim}D input of shape ${JSON.stringify(x.shape)}`);
     let momentum = this.momentum ?? 0;
@@ -62,9 +75,6 @@ abstract class BatchNormBase extends Module {
     }
     return F.batchNorm(x, !useBatch || this.training ? this.runningMean : null, !useBatch || this.training ? this.runningVar : null,
       { weight: this.weight, bias: this.bias, training: useBatch, momentum, eps: this.eps });
-  }
-  override extraRepr(): string {
-    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${this.momentum === null ? 'None' : pyFloat(this.momentum)}, affine=${pyBool(this.affine)}, track_running_stats=${pyBool(this.trackRunningStats)}`;
   }
 }
 
@@ -148,43 +158,18 @@ export interface InstanceNormOptions extends FactoryOptions {
   trackRunningStats?: boolean;
 }
 
-abstract class InstanceNormBase extends Module {
-  weight: Tensor | null;
-  bias: Tensor | null;
-  readonly eps: number;
-  readonly momentum: number;
-  readonly affine: boolean;
-  readonly trackRunningStats: boolean;
+abstract class InstanceNormBase extends NormBase {
   /** `spatial`: the number of spatial dims (1 for [N, C, L], 2 for [N, C, H, W]); unbatched input has one dim less. */
-  constructor(readonly numFeatures: number, opts: InstanceNormOptions, private readonly spatial: number) {
-    super();
-    this.eps = opts.eps ?? 1e-5;
-    this.momentum = opts.momentum ?? 0.1;
-    this.affine = opts.affine ?? false;
-    this.trackRunningStats = opts.trackRunningStats ?? false;
-    this.weight = this.affine ? Parameter(fm.ones([numFeatures], opts)) : null;
-    this.bias = this.affine ? Parameter(fm.zeros([numFeatures], opts)) : null;
-    // As PyTorch's _NormBase: num_batches_tracked is state (so state dicts match) though instance norm never counts.
-    this.registerBuffer('running_mean', this.trackRunningStats ? fm.zeros([numFeatures], opts) : null);
-    this.registerBuffer('running_var', this.trackRunningStats ? fm.ones([numFeatures], opts) : null);
-    this.registerBuffer('num_batches_tracked', this.trackRunningStats ? fm.zeros([], { dtype: 'int64', device: opts.device }) : null);
-  }
-  get runningMean(): Tensor | null {
-    return buffer(this, 'running_mean');
-  }
-  get runningVar(): Tensor | null {
-    return buffer(this, 'running_var');
+  constructor(numFeatures: number, opts: InstanceNormOptions, private readonly spatial: number) {
+    super(numFeatures, opts, { affine: false, trackRunningStats: false });
   }
   override forward(x: Tensor): Tensor {
     const k = this.spatial;
     if (x.ndim !== k + 1 && x.ndim !== k + 2) throw new ShapeError(this.constructor.name, `expected ${k + 1}D (unbatched) or ${k + 2}D input, got ${x.ndim}D input of shape ${JSON.stringify(x.shape)}`);
     const unbatched = x.ndim === k + 1;
     const useInputStats = this.training || this.runningMean === null;
-    const y = F.instanceNorm(unbatched ? x.unsqueeze(0) : x, { runningMean: this.runningMean, runningVar: this.runningVar, weight: this.weight, bias: this.bias, useInputStats, momentum: this.momentum, eps: this.eps });
+    const y = F.instanceNorm(unbatched ? x.unsqueeze(0) : x, { runningMean: this.runningMean, runningVar: this.runningVar, weight: this.weight, bias: this.bias, useInputStats, momentum: this.momentum ?? 0.1, eps: this.eps });
     return unbatched ? y.squeeze(0) : y;
-  }
-  override extraRepr(): string {
-    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${pyFloat(this.momentum)}, affine=${pyBool(this.affine)}, track_running_stats=${pyBool(this.trackRunningStats)}`;
   }
 }
 /** Instance norm over [N, C, L] (or unbatched [C, L]). Example: `new nn.InstanceNorm1d(16)`. */
