@@ -208,3 +208,28 @@ describe('on the GPU', { skip: noGpu }, () => {
     assertClose(wc.grad!, w.grad!.toArray(), { rtol: 1e-4, atol: 1e-6 });
   });
 });
+
+describe('without a GPU, more', { skip: gpu ? 'a GPU is present' : undefined }, () => {
+  test('setDevice says CUDA is missing; a library file that fails to load is named in the reason', () => {
+    expectError(() => fm.cuda.setDevice(0), fm.DeviceError, 'setDevice', /CUDA is not available: libcuda\.so\.1/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fiamma-libs-'));
+    fs.writeFileSync(path.join(dir, 'libcuda.so.1'), 'not a library');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import * as fm from '${path.resolve('dist/src/index.js')}'; console.log(fm.cuda.unavailableReason())`], { encoding: 'utf8', env: { ...process.env, FIAMMA_CUDA_LIB_DIRS: dir } });
+    assert.match(r.stdout, new RegExp(`looked in ${dir}, .*; ${dir}/libcuda\\.so\\.1: `));
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('the demo refuses --device cuda with the reason', () => {
+    const r = spawnSync(process.execPath, ['dist/examples/mnist_cnn.js', '--device', 'cuda'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--device cuda: libcuda\.so\.1 \(the NVIDIA driver\) was not found/);
+  });
+});
+
+test("'cuda' means the current device", async () => {
+  const { Device, setCurrentCudaDevice } = await import('../src/device.js');
+  setCurrentCudaDevice(1);
+  assert.equal(String(Device.of('cuda')), 'cuda:1');
+  setCurrentCudaDevice(0);
+  assert.equal(String(Device.of('cuda')), 'cuda:0');
+});
