@@ -13,7 +13,8 @@ export class Device {
   /** Parses `'cpu'`, `'cuda'` (device 0) or `'cuda:N'`. Example: `Device.of('cuda:1').index === 1`. */
   static of(spec: DeviceLike): Device {
     if (spec instanceof Device) return spec;
-    if (spec === 'cuda' && currentCuda !== 0) return Device.of(`cuda:${currentCuda}`);
+    // 'cuda' is the current GPU: the same object as its 'cuda:N' (devices are compared by identity).
+    if (spec === 'cuda') return Device.of(`cuda:${currentCuda}`);
     const hit = Device.cache.get(spec);
     if (hit) return hit;
     const m = /^(cpu|cuda)(?::(\d+))?$/.exec(spec);
@@ -21,7 +22,10 @@ export class Device {
     const type = m[1] as DeviceType;
     const index = m[2] === undefined ? 0 : Number(m[2]);
     if (type === 'cpu' && index !== 0) throw new DeviceError('device', `'${spec}': the cpu device has no index`);
-    const d = new Device(type, index);
+    // One object per canonical name, whatever the spelling ('cuda:01' is 'cuda:1').
+    const name = type === 'cpu' ? 'cpu' : `cuda:${index}`;
+    const d = Device.cache.get(name) ?? new Device(type, index);
+    Device.cache.set(name, d);
     Device.cache.set(spec, d);
     return d;
   }

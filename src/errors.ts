@@ -80,3 +80,8 @@ export class ValueError extends FiammaError {}
 export class AutogradError extends FiammaError {}
 /** A backward that produced NaN or Inf under `autograd.detectAnomaly`. */
 export class AnomalyError extends AutogradError {}
+/**
+ * A failure of distributed training: a process group used before `initProcessGroup`, a collective
+ * that timed out because a rank died or stalled, or an error from the collective library (MPI, NCCL).
+ */
+export class DistributedError extends FiammaError {}

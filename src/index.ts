@@ -27,3 +27,4 @@ export * as optim from './optim/index.js';
 export * as data from './data/index.js';
 export * from './io/index.js';
 export * as utils from './utils/index.js';
+export * as distributed from './distributed/index.js';

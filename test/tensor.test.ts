@@ -537,3 +537,10 @@ test('typed arrays without a dtype of their own widen (Int8/Int16/Uint16 to int3
   assert.deepEqual(fm.tensor(new Int8Array([-5])).toArray(), [-5]);
   assert.throws(() => fm.tensor(new DataView(new ArrayBuffer(4)) as unknown as Float32Array), (e: Error) => e instanceof fm.DTypeError && /cannot make a tensor from a DataView/.test(e.message));
 });
+
+test("Device.of gives one object per device, whatever the spelling ('cuda' is the current GPU)", () => {
+  assert.equal(fm.Device.of('cuda'), fm.Device.of('cuda:0'));
+  assert.equal(fm.Device.of('cuda:00'), fm.Device.of('cuda:0'));
+  assert.equal(fm.Device.of('cpu'), fm.Device.of(fm.Device.of('cpu')));
+  assert.notEqual(fm.Device.of('cuda:1'), fm.Device.of('cuda:0'));
+});

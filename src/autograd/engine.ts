@@ -25,6 +25,33 @@ export function gradientEdge(t: Tensor): Edge | null {
  * gradients arriving at those edges and leaves `.grad` untouched; otherwise accumulates into leaves.
  */
 export function runBackward(roots: readonly Edge[], grads: readonly Tensor[], opts: EngineOptions, captures?: readonly Edge[]): (Tensor | null)[] {
+  const callbacks: (() => void)[] = [];
+  running.push(callbacks);
+  try {
+    const results = runGraph(roots, grads, opts, captures);
+    // Callbacks may queue more callbacks (each runs once).
+    for (let i = 0; i < callbacks.length; i++) callbacks[i]!();
+    return results;
+  } finally {
+    running.pop();
+  }
+}
+
+/** Callbacks queued by each backward in progress (innermost last: a hook may call backward). */
+const running: (() => void)[][] = [];
+
+/**
+ * Runs `callback` once the backward in progress has finished (PyTorch's
+ * `Variable._execution_engine.queue_callback`): DDP waits there for its last all-reduces.
+ * Raises outside a backward. Example (inside a hook): `autograd.queueCallback(() => flush())`.
+ */
+export function queueCallback(callback: () => void): void {
+  const list = running[running.length - 1];
+  if (!list) throw new AutogradError('queueCallback', 'a callback can only be queued while backward runs (from a hook)');
+  list.push(callback);
+}
+
+function runGraph(roots: readonly Edge[], grads: readonly Tensor[], opts: EngineOptions, captures?: readonly Edge[]): (Tensor | null)[] {
   // Dependants of each node reachable from the roots.
   const deps = new Map<Node, number>();
   const stack: Node[] = [];

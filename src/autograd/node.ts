@@ -97,6 +97,8 @@ export abstract class Node {
 
 /** The node at a leaf that requires grad: adds the incoming gradient to `leaf.grad`. */
 export class AccumulateGrad extends Node {
+  /** registerPostAccumulateGradHook's hooks: called with the leaf once its `.grad` is updated. */
+  postHooks: ((leaf: Tensor) => void)[] = [];
   constructor(readonly leaf: Tensor) {
     super('AccumulateGrad', [], []);
   }
@@ -104,6 +106,7 @@ export class AccumulateGrad extends Node {
     const leaf = this.leaf;
     // The gradient belongs to the leaf, which outlives any scope the backward ran in.
     leaf.grad = keep(leaf.grad === null ? grads[0]! : leaf.grad.add(grads[0]!));
+    for (const hook of this.postHooks) hook(leaf);
     return [];
   }
   override release(): void {

@@ -4,6 +4,7 @@ export { type MapDataset, Dataset, IterableDataset, TensorDataset, ConcatDataset
 export { type Sized, type RandomSamplerOptions, Sampler, SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler, BatchSampler } from './sampler.js';
 export { type Collated, type TypedArrayLike, defaultCollate } from './collate.js';
 export { type DataLoaderOptions, DataLoader } from './dataloader.js';
+export { type DistributedSamplerOptions, DistributedSampler } from './distributed_sampler.js';
 export { type WorkerSpec, type HasWorkerSpec, buildFromSpec } from './spec.js';
 export { type WorkerInfo, getWorkerInfo } from './worker_info.js';
 export * as transforms from './transforms/index.js';

@@ -16,3 +16,5 @@ export * as functional from './functional.js';
 export * as F from './functional.js';
 export * as init from './init.js';
 export * as utils from './utils.js';
+export * as parallel from './parallel/index.js';
+export { DataParallel } from './parallel/data_parallel.js';

@@ -191,6 +191,25 @@ export class Tensor {
   }
 
   /**
+   * Calls `hook(this)` after backward has accumulated a gradient into this leaf's `.grad`
+   * (PyTorch's register_post_accumulate_grad_hook): where DDP starts all-reducing a bucket and a
+   * fused optimizer can step a parameter early. Returns a handle whose `remove()` unregisters it.
+   * Example: `w.registerPostAccumulateGradHook((p) => console.log(p.grad))`.
+   */
+  registerPostAccumulateGradHook(hook: (leaf: Tensor) => void): { remove(): void } {
+    if (!this.requiresGrad) throw new AutogradError('registerPostAccumulateGradHook', "cannot register a hook on a tensor that doesn't require gradient");
+    if (!this.isLeaf) throw new AutogradError('registerPostAccumulateGradHook', 'post accumulate grad hooks can only be registered on leaf tensors');
+    const hooks = this.accumulator().postHooks;
+    hooks.push(hook);
+    return {
+      remove: () => {
+        const i = hooks.indexOf(hook);
+        if (i >= 0) hooks.splice(i, 1);
+      },
+    };
+  }
+
+  /**
    * Disposes this tensor: using it afterwards raises. An owner returns its memory to the device
    * now (unless another owner shares it, as after detach()); its views become unusable with it.
    * A view's memory belongs to its base and goes when the base is disposed or collected.

@@ -1,4 +1,4 @@
-// Finds and loads the CUDA libraries through koffi: the driver (libcuda), NVRTC and cuBLAS.
+// Finds and loads the CUDA libraries through koffi: the driver (libcuda), NVRTC, cuBLAS and NCCL.
 // Where each is looked for, in order: FIAMMA_CUDA_LIB_DIRS (':'-separated), CUDA_HOME / CUDA_PATH,
 // the usual install folders, NVIDIA's pip wheels (site-packages/nvidia/*/lib), then the system
 // loader's own search. A failure names the missing library and every place that was tried.
@@ -14,6 +14,7 @@ export const libraryNames = {
   driver: ['libcuda.so.1', 'libcuda.so'],
   nvrtc: ['libnvrtc.so.13', 'libnvrtc.so.12', 'libnvrtc.so'],
   cublas: ['libcublas.so.13', 'libcublas.so.12', 'libcublas.so'],
+  nccl: ['libnccl.so.2', 'libnccl.so'],
 } as const;
 export type LibraryKind = keyof typeof libraryNames;
 
@@ -62,7 +63,7 @@ export class LibraryNotFound extends Error {
 }
 
 const kindLabel: Record<LibraryKind, string> = {
-  driver: 'the NVIDIA driver', nvrtc: 'the CUDA runtime compiler, NVRTC', cublas: 'cuBLAS',
+  driver: 'the NVIDIA driver', nvrtc: 'the CUDA runtime compiler, NVRTC', cublas: 'cuBLAS', nccl: 'NCCL, for the nccl backend of distributed',
 };
 
 /** Loads one CUDA library: the first of its names found in searchDirs(), else by bare name through the loader. */
