@@ -2,6 +2,7 @@
 // environment, and a world of one rank on the mpi backend (an MPI singleton), DDP included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fm from '../src/index.js';
 import { mpiSkip } from './distributed/mpi_run.js';
 
@@ -74,4 +75,10 @@ test('a world of one rank on mpi: collectives, DDP and its argument checks', { s
     dist.destroyProcessGroup();
   }
   assert.equal(dist.isInitialized(), false);
+});
+
+test('the cpu kernels take their thread count from OMP_NUM_THREADS, as PyTorch (the launcher sets a share per process)', () => {
+  const script = "import * as fm from './dist/src/index.js'; console.log(fm.getNumThreads())";
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, OMP_NUM_THREADS: '1' }, encoding: 'utf8' });
+  assert.equal(r.stdout.trim(), '1', r.stderr);
 });

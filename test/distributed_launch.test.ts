@@ -72,6 +72,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The OMP_NUM_THREADS each of n processes gets: the user's, else an equal share of the cores. */
+function threadShare(n: number): string {
+  return process.env['OMP_NUM_THREADS'] ?? String(Math.max(1, Math.floor(os.availableParallelism() / n)));
+}
+
 describe('fiamma run: environment', () => {
   test('2 children get torchrun variables and their arguments', async () => {
     const r = await fiamma(['run', '--nproc-per-node', '2', fixture('print_env.mjs'), '--lr', '0.1', 'x y']);
@@ -81,7 +86,7 @@ describe('fiamma run: environment', () => {
       seen.map((s) => s.env),
       [0, 1].map((rank) => ({
         RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: '2', LOCAL_WORLD_SIZE: '2', GROUP_RANK: '0',
-        MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500', FIAMMA_LAUNCHED: '1',
+        MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500', FIAMMA_LAUNCHED: '1', OMP_NUM_THREADS: threadShare(2),
       })),
     );
     for (const s of seen) assert.deepEqual(s.args, ['--lr', '0.1', 'x y']);
@@ -95,7 +100,7 @@ describe('fiamma run: environment', () => {
     for (const [local, env] of seen.entries()) {
       assert.deepEqual(env, {
         RANK: String(3 + local), LOCAL_RANK: String(local), WORLD_SIZE: '6', LOCAL_WORLD_SIZE: '3', GROUP_RANK: '1',
-        MASTER_ADDR: '10.0.0.5', MASTER_PORT: '1234', FIAMMA_LAUNCHED: '1',
+        MASTER_ADDR: '10.0.0.5', MASTER_PORT: '1234', FIAMMA_LAUNCHED: '1', OMP_NUM_THREADS: threadShare(3),
       });
     }
   });
@@ -164,7 +169,7 @@ describe('fiamma run --mpi', () => {
       seen.map((s) => s.env),
       [0, 1].map((rank) => ({
         MASTER_ADDR: '127.0.0.1', MASTER_PORT: '4321', FIAMMA_LAUNCHED: '1',
-        OMPI_COMM_WORLD_RANK: String(rank), OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_RANK: String(rank),
+        OMPI_COMM_WORLD_RANK: String(rank), OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_RANK: String(rank), OMP_NUM_THREADS: threadShare(2),
       })),
       'a stale RANK from the environment must not reach the ranks',
     );

@@ -18,7 +18,12 @@ interface Threaded {
 }
 
 let cpuKernels: 'native' | 'ts' | undefined;
-let cpuThreads = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+/** OMP_NUM_THREADS, as PyTorch reads it (launchers set it so that processes on one node share the cores); else every core. */
+function defaultThreads(): number {
+  const omp = Number(process.env.OMP_NUM_THREADS);
+  return Number.isInteger(omp) && omp >= 1 ? omp : Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+let cpuThreads = defaultThreads();
 
 /** The cpu backend, chosen once: native kernels unless disabled or unavailable (then one warning). */
 function cpuBackend(): Backend {
@@ -77,7 +82,7 @@ export function cpuKernelsInUse(): 'native' | 'ts' {
   return cpuKernels!;
 }
 
-/** Sets how many threads cpu kernels use (default: the cores available). Example: `fm.setNumThreads(1)`. */
+/** Sets how many threads cpu kernels use (default: OMP_NUM_THREADS, else the cores available). Example: `fm.setNumThreads(1)`. */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new ValueError('setNumThreads', `expected a positive integer, got ${n}`);
   cpuThreads = n;

@@ -164,6 +164,17 @@ function findOnPath(name: string, env: NodeJS.ProcessEnv): string | null {
   return null;
 }
 
+/**
+ * OMP_NUM_THREADS for each process when the user did not set it: an equal share of the node's
+ * cores, so that N processes do not each start a thread per core (torchrun sets 1; a share keeps
+ * the cpu kernels' threading useful when there are fewer processes than cores).
+ */
+function threadsEnv(env: NodeJS.ProcessEnv, nproc: number): { OMP_NUM_THREADS?: string } {
+  if (env.OMP_NUM_THREADS) return {};
+  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  return { OMP_NUM_THREADS: String(Math.max(1, Math.floor(cores / nproc))) };
+}
+
 /** A launched process and how to name it when it fails. */
 interface Member {
   name: string;
@@ -239,10 +250,11 @@ export async function launch(options: LaunchOptions): Promise<number> {
   if (!fs.existsSync(o.script)) throw usageError(`script '${o.script}' not found (from ${process.cwd()})`);
   const graceMs = o.graceMs ?? 5000;
   const node = [process.execPath, o.script, ...o.args];
+  const threads = threadsEnv(env, o.nprocPerNode);
   if (!o.mpi) {
     const members = Array.from({ length: o.nprocPerNode }, (_, local): Member => {
       const rank = o.nodeRank * o.nprocPerNode + local;
-      const proc = spawn(node[0]!, node.slice(1), { stdio: 'inherit', env: { ...env, ...rankEnv(o, local) } });
+      const proc = spawn(node[0]!, node.slice(1), { stdio: 'inherit', env: { ...env, ...threads, ...rankEnv(o, local) } });
       return { name: `local rank ${local} (rank ${rank}, pid ${proc.pid ?? '?'})`, proc, done: false };
     });
     return supervise(members, graceMs);
@@ -251,7 +263,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
   if (mpirun === null) {
     throw new DistributedError(OP, '--mpi needs Open MPI, but mpirun was not found on PATH: install it (Debian/Ubuntu: `apt-get install openmpi-bin libopenmpi-dev`) or launch without --mpi');
   }
-  const shared = { MASTER_ADDR: o.masterAddr, MASTER_PORT: String(o.masterPort), FIAMMA_LAUNCHED: '1' };
+  const shared = { MASTER_ADDR: o.masterAddr, MASTER_PORT: String(o.masterPort), FIAMMA_LAUNCHED: '1', ...threads };
   const mpiEnv: NodeJS.ProcessEnv = { ...env, ...shared };
   // Stale torchrun variables (a launcher inside a launched job) would override Open MPI's ranks.
   for (const k of ['RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'LOCAL_WORLD_SIZE', 'GROUP_RANK']) delete mpiEnv[k];
