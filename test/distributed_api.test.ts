@@ -82,3 +82,13 @@ test('the cpu kernels take their thread count from OMP_NUM_THREADS, as PyTorch (
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, OMP_NUM_THREADS: '1' }, encoding: 'utf8' });
   assert.equal(r.stdout.trim(), '1', r.stderr);
 });
+
+test('nccl: a rank whose rank 0 never starts fails within the timeout at the rendezvous', async () => {
+  const t0 = Date.now();
+  await assert.rejects(
+    dist.initProcessGroup({ backend: 'nccl', rank: 1, worldSize: 2, initMethod: 'tcp://127.0.0.1:9', timeout: 1500 }),
+    (e: unknown) => e instanceof fm.DistributedError && /127\.0\.0\.1:9/.test((e as Error).message),
+  );
+  assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+  assert.equal(dist.isInitialized(), false);
+});
