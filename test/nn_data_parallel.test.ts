@@ -246,6 +246,20 @@ describe('DataParallel as a module', () => {
     assert.deepEqual(Object.keys(m.stateDict()), before.keys);
     assert.deepEqual([...dp.children()], [m]);
   });
+  test('hooks of the module and its submodules run in every replica, and a gradient hook sees each chunk', () => {
+    const m = new nn.Sequential(new nn.Linear(4, 3), new nn.ReLU()).to('float64');
+    const rows: number[] = [];
+    const pre: number[] = [];
+    const grads: number[] = [];
+    m.registerForwardHook((_mod, _inp, out) => void rows.push((out as fm.Tensor).shape[0]!));
+    (m as unknown as { 0: fm.nn.Linear })[0].registerForwardPreHook((_mod, inp) => void pre.push((inp[0] as fm.Tensor).shape[0]!));
+    m.registerFullBackwardHook((_mod, _gi, go) => void grads.push(go[0]!.shape[0]!));
+    const dp = new nn.DataParallel(m, { deviceIds: ['cpu', 'cpu', 'cpu'] });
+    lossOf(dp(randn([7, 4]))).backward();
+    assert.deepEqual(rows, [3, 3, 1]);
+    assert.deepEqual(pre, [3, 3, 1]);
+    assert.deepEqual([...grads].sort(), [1, 3, 3]);
+  });
   test('train()/eval() reach the module, and replicas run in its mode', () => {
     const m = new Recorder();
     const dp = new nn.DataParallel(m, { deviceIds: ['cpu', 'cpu'] });

@@ -38,6 +38,19 @@ function inner(m: Module): Internals {
   return internals.get(m)!;
 }
 
+/**
+ * An empty module of `m`'s class and training mode that runs `m`'s forward, pre- and backward
+ * hooks (the same hook tables, so one added later reaches both): the shell of a DataParallel
+ * replica, whose fields the caller fills. It is registered nowhere.
+ */
+export function hookSharingShell<M extends Module>(m: M): M {
+  const r = new Module();
+  Object.setPrototypeOf(r, Object.getPrototypeOf(m) as object);
+  const from = inner(m);
+  internals.set(r, { training: from.training, buffers: new Map(), preHooks: from.preHooks, hooks: from.hooks, backwardHooks: from.backwardHooks });
+  return r as M;
+}
+
 /** Calls a module: its forward wrapped in hooks. */
 export interface Module {
   (...args: Parameters<this['forward']>): ReturnType<this['forward']>;

@@ -68,9 +68,7 @@ function run(op: string, module: Module, inputs: unknown[], r: Resolved): unknow
  * sum into the wrapped module's parameters, which (with its buffers) must live on `deviceIds[0]`.
  * The module is the child `module`, so state-dict keys start with `module.` (as PyTorch).
  * Without devices (no CUDA and no `deviceIds`) it simply runs the module.
- * Deviation: forward and backward hooks on the wrapped module or its submodules do not run inside
- * the copies when there are two devices or more (module.ts keeps hooks private to each module);
- * hooks on the DataParallel itself do.
+ * Hooks of the wrapped module and its submodules run in every copy, as in PyTorch.
  * Example:
  * ```ts
  * const model = new nn.DataParallel(new Net().to('cuda:0'), { deviceIds: [0, 1] });

@@ -4,7 +4,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { Device, currentCudaDevice, setCurrentCudaDevice } from '../../device.js';
 import { noGrad } from '../../autograd/grad_mode.js';
 import { ValueError } from '../../errors.js';
-import { Module } from '../module.js';
+import { Module, hookSharingShell } from '../module.js';
 import { isParameter } from '../parameter.js';
 import { sameDevice as same, toParallelDevice, type ParallelDevice } from './scatter_gather.js';
 
@@ -12,15 +12,6 @@ import { sameDevice as same, toParallelDevice, type ParallelDevice } from './sca
 export interface ReplicateOptions {
   /** Copies without autograd history, so no gradient reaches the original (PyTorch's detach; DataParallel sets it under noGrad). */
   detach?: boolean;
-}
-
-/** A replica that has the original's class, training flag and plain fields, but its own internals (so it is registered nowhere). */
-function shell(m: Module): Module {
-  const r = new Module();
-  Object.setPrototypeOf(r, Object.getPrototypeOf(m) as object);
-  // Before any child is attached, so this sets the flag of this module only.
-  r.train(m.training);
-  return r;
 }
 
 /**
@@ -31,7 +22,7 @@ function shell(m: Module): Module {
  * replica, when its device is the parameters' own, holds the original parameters and buffers
  * (so batch norm statistics it updates persist). Shared submodules and tied parameters stay
  * shared within each replica. Replicas are registered nowhere and are meant for one forward.
- * Example: `const [r0, r1] = nn.parallel.replicate(model, ['cuda:0', 'cuda:1'])`.
+ * Replicas run the original modules' hooks. Example: `const [r0, r1] = nn.parallel.replicate(model, ['cuda:0', 'cuda:1'])`.
  */
 export function replicate<M extends Module>(network: M, devices: readonly ParallelDevice[], opts: ReplicateOptions = {}): M[] {
   const targets = devices.map((d) => toParallelDevice('replicate', d));
@@ -64,7 +55,7 @@ export function replicate<M extends Module>(network: M, devices: readonly Parall
 function copyTree(m: Module, tensors: Map<Tensor, Tensor>, persistent: Set<Tensor>, done: Map<Module, Module>): Module {
   const hit = done.get(m);
   if (hit) return hit;
-  const r = shell(m);
+  const r = hookSharingShell(m);
   done.set(m, r);
   const fields = m as unknown as Record<string, unknown>;
   const bufferNames = new Set([...m.namedBuffers({ recurse: false })].map(([k]) => k));
