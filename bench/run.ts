@@ -8,6 +8,7 @@ import { N4M, workloads, type Timing, type Workload } from './workloads.js';
 import { CpuMeter, Peer, SPINCOUNT, repoRoot } from './peer.js';
 import { startTfjs, tfjsWorkload } from './tfjs_peer.js';
 import { cpuKernelsInUse, getNumThreads } from '../src/index.js';
+import { ddpBench, whyNoDdp, type DdpResults } from './ddp.js';
 
 // --- timing --------------------------------------------------------------------------------
 
@@ -53,6 +54,21 @@ function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const line = (r: string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ');
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n');
+}
+
+/** The DDP scaling bench (bench/ddp.ts), or why it did not run; a failure there does not lose the figures above. */
+async function runDdp(root: string): Promise<DdpResults | { skipped: string } | { error: string }> {
+  const why = whyNoDdp();
+  if (why !== null) {
+    console.log(`\nDDP scaling: skipped (${why})`);
+    return { skipped: why };
+  }
+  try {
+    return await ddpBench(root);
+  } catch (e) {
+    console.log(`\nDDP scaling failed: ${(e as Error).message}`);
+    return { error: (e as Error).message };
+  }
 }
 
 function localDate(d: Date): string {
@@ -114,7 +130,11 @@ async function main(): Promise<void> {
   } finally {
     if (peerOk) peer.close();
   }
-  if (only) return;
+  if (only) {
+    // `--only=ddp` runs the DDP scaling bench alone (it writes its measured JSON, nothing else).
+    if (only.includes('ddp')) await runDdp(root);
+    return;
+  }
   const contention = { fiamma: meters.fiamma.othersShare(), pytorch: peerOk ? meters.pytorch.othersShare() : null };
 
   // How close add gets to what the memory system does for a plain copy on this machine.
@@ -144,12 +164,14 @@ async function main(): Promise<void> {
   console.log(`\nadd 4M reaches ${(100 * derived.addFractionOfJsCopyBandwidth.fiamma).toFixed(0)}% of this machine's JS copy bandwidth (${fmt(copyJs)} GB/s)` +
     (derived.addFractionOfJsCopyBandwidth.pytorch === null ? '' : `; PyTorch's add reaches ${(100 * derived.addFractionOfJsCopyBandwidth.pytorch).toFixed(0)}%`));
 
+  const ddp = await runDdp(root);
+
   const out = {
     date: localDate(started), startedAt: started.toISOString(), fiamma: version, machine,
     convention: 'speedRatio = Fiamma speed / PyTorch speed = PyTorch seconds per op / Fiamma seconds per op; > 1 means Fiamma is faster',
     peerStatus: peerOk ? 'ok' : `not available: ${peer}`,
     tfjsStatus: tfjsOk ? 'ok' : `not available: ${tfjs}`,
-    workloads: results, derived,
+    workloads: results, derived, ddp,
   };
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

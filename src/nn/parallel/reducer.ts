@@ -97,6 +97,9 @@ export class Reducer {
       queueCallback(() => this.finalize());
     }
     this.setReady(p);
+    // Polling the buckets in flight lets MPI move their data while backward goes on (its
+    // nonblocking collectives progress only inside MPI calls); NCCL's run on the GPU regardless.
+    for (let i = 0; i < this.nextBucket; i++) this.buckets[i]!.work!.isCompleted();
   }
 
   private setReady(p: Tensor): void {
