@@ -20,11 +20,23 @@ static int omp_get_thread_num(void) { return 0; }
      A column-major B (a transposed view) is read column by column, so reads stay contiguous. */ \
   static void pack_b_##SFX(int64_t kc, int64_t nr, const T* b, int64_t rs, int64_t cs, T* out) {        \
     if (cs != 1 && rs == 1) {                                                                            \
-      for (int64_t j = 0; j < nr; j++) {                                                                 \
-        const T* col = b + j * cs;                                                                       \
-        for (int64_t k = 0; k < kc; k++) out[k * NR_##SFX + j] = col[k];                                 \
+      /* 8 x 8 blocks: each column is read 8 contiguous values at a time, and each row of the  \
+         panel written 8 values at a time, so neither side strides through a cache line per value. */ \
+      int64_t k = 0;                                                                                     \
+      for (; k + 8 <= kc; k += 8) {                                                                      \
+        int64_t j = 0;                                                                                   \
+        for (; j + 8 <= nr; j += 8) {                                                                    \
+          T blk[8][8];                                                                                   \
+          for (int jj = 0; jj < 8; jj++) memcpy(blk[jj], b + (j + jj) * cs + k, 8 * sizeof(T));          \
+          for (int kk = 0; kk < 8; kk++)                                                                 \
+            for (int jj = 0; jj < 8; jj++) out[(k + kk) * NR_##SFX + j + jj] = blk[jj][kk];              \
+        }                                                                                                \
+        for (; j < nr; j++)                                                                              \
+          for (int kk = 0; kk < 8; kk++) out[(k + kk) * NR_##SFX + j] = b[j * cs + k + kk];              \
       }                                                                                                  \
-      for (int64_t k = 0; k < kc; k++)                                                                   \
+      for (; k < kc; k++)                                                                                \
+        for (int64_t j = 0; j < nr; j++) out[k * NR_##SFX + j] = b[j * cs + k];                          \
+      for (k = 0; k < kc; k++)                                                                           \
         for (int64_t j = nr; j < NR_##SFX; j++) out[k * NR_##SFX + j] = 0;                               \
       return;                                                                                            \
     }                                                                                                    \
