@@ -60,6 +60,11 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
   reduce(op: ReduceOpName, out: View<S>, x: View<S>, dims: readonly number[]): void;
   /** Inclusive scan of x along `dim` into out (same shape). */
   scan(op: ScanOpName, out: View<S>, x: View<S>, dim: number): void;
+  /**
+   * Optional fused softmax (log-softmax when `log`) of a float x along `dim` into out (same shape).
+   * Without it, softmax runs as its composite of reductions and elementwise ops.
+   */
+  softmax?(out: View<S>, x: View<S>, dim: number, log: boolean): void;
   /** out[..., m, n] = a[..., m, k] @ b[..., k, n]; batch dims already equal (0 strides allowed). */
   matmul(out: View<S>, a: View<S>, b: View<S>): void;
   /** out[p] = x[p with p[dim] = index[p]]; out has index's shape. Raises on an out-of-range index. */

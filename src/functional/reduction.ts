@@ -1,5 +1,5 @@
 // Reductions over any dims (sum, mean, prod, max/min, var/std, norm, logsumexp, all/any), scans,
-// and softmax / logSoftmax as composites of them.
+// and softmax / logSoftmax (one registry entry, fused where the backend can).
 import type { Tensor } from '../tensor/tensor.js';
 import { isFloating, type DType } from '../dtype.js';
 import { DTypeError } from '../errors.js';
@@ -9,6 +9,7 @@ import { normDim, normDims } from '../tensor/shape.js';
 import { noGrad } from '../autograd/grad_mode.js';
 import { reshape, squeeze } from './shape.js';
 import { where } from './math.js';
+import { softmaxComposite } from '../ops/prims/softmax.js';
 
 /** Dims to reduce: one, several, or all (omitted / null). */
 export type Dims = number | readonly number[] | null | undefined;
@@ -161,14 +162,16 @@ export function any(x: Tensor, dim?: Dims, opts?: ReduceOptions): Tensor {
   return applyOp('any', [x], attrs('any', x, dim, opts));
 }
 
-/** exp(x) / sum(exp(x)) along dim, computed stably. Example: `fm.softmax(logits, -1)`. */
+/**
+ * exp(x) / sum(exp(x)) along dim, computed stably: one fused kernel on float tensors where the
+ * backend has it. Example: `fm.softmax(logits, -1)`.
+ */
 export function softmax(x: Tensor, dim: number): Tensor {
   const d = normDim('softmax', dim, x.ndim);
-  const m = noGrad(() => amax(x, d, { keepdim: true }));
-  const e = x.sub(where(m.isinf(), 0, m)).exp();
-  return e.div(e.sum(d, { keepdim: true }));
+  return isFloating(x.dtype) && x.ndim > 0 ? applyOp('softmax', [x], { dim: d, log: false }) : softmaxComposite(x, d, false);
 }
-/** log(softmax(x)) along dim, computed stably. Example: `fm.logSoftmax(logits, 1)`. */
+/** log(softmax(x)) along dim, computed stably (fused as softmax). Example: `fm.logSoftmax(logits, 1)`. */
 export function logSoftmax(x: Tensor, dim: number): Tensor {
-  return x.sub(logsumexp(x, normDim('logSoftmax', dim, x.ndim), { keepdim: true }));
+  const d = normDim('logSoftmax', dim, x.ndim);
+  return isFloating(x.dtype) && x.ndim > 0 ? applyOp('softmax', [x], { dim: d, log: true }) : softmaxComposite(x, d, true);
 }

@@ -10,6 +10,7 @@ import { reduceDefs, type ReduceAttrs } from './prims/reduce.js';
 import { indexDefs } from './prims/index.js';
 import { normDefs, type NormAttrs } from './prims/norm.js';
 import { stridedDefs, type StridedAttrs } from './prims/strided.js';
+import { softmaxDefs, type SoftmaxAttrs } from './prims/softmax.js';
 
 /** Each primitive's attributes (the non-tensor arguments). */
 export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
@@ -33,6 +34,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   cumsum: number;
   cumprod: number;
   norm: NormAttrs;
+  softmax: SoftmaxAttrs;
   gather: number;
   scatter: number;
   scatterAdd: number;
@@ -52,6 +54,7 @@ export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
   ...movementDefs,
   ...reduceDefs,
   ...normDefs,
+  ...softmaxDefs,
   ...indexDefs,
   ...stridedDefs,
 };

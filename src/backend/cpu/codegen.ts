@@ -43,6 +43,8 @@ const vectorMathDecls = `#if defined(FIAMMA_CPU_LIBMVEC) && defined(__GLIBC__) &
 ${declare(simdFunctions22)}
 #pragma omp declare simd notinbranch
 double pow(double, double);
+#pragma omp declare simd notinbranch
+float expf(float);
 #if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)
 ${declare(simdFunctions35)}
 #pragma omp declare simd notinbranch
@@ -324,6 +326,78 @@ function reduceKernels(): string[] {
   return out;
 }
 
+/**
+ * Fused softmax / log-softmax (the ts backend's softmax.ts is the reference): per slice along the
+ * dim, the max, the sum of exp(x - max) in doubles, then the outputs; contiguous slices run as
+ * simd loops (vectorised exp through libmvec). Same meta as the scans.
+ */
+function softmaxKernels(): string[] {
+  return floatTypes.map((d) => {
+    const t = ctype[d];
+    return `void fm_softmax_${tag[d]}(const int32_t* meta, ${t}* restrict P0, const ${t}* restrict P1, int64_t n, int64_t xs, int64_t os, int log_) {
+  const int nk = meta[0];
+  const int32_t *ksh = meta + 1, *kxs = ksh + nk, *kos = kxs + nk;
+  int64_t nout = 1;
+  for (int d = 0; d < nk; d++) nout *= ksh[d];
+  if (nk >= 1 && kxs[nk - 1] == 1 && kos[nk - 1] == 1 && xs != 1) {
+    /* A dim other than the last: neighbouring slices lie side by side, so blocks of them run in
+       vector lanes (reading rows of x contiguously) rather than one strided slice at a time. */
+    const int64_t inner = ksh[nk - 1], nouter = nout / inner;
+    #define FM_BLOCKS int64_t kidx[16], xb, ob, unused_; FM_ODO_START(nk - 1, ksh, lo, kxs, kos, kxs, xb, ob, unused_, kidx) \\
+    for (int64_t e = lo; e < hi; e++) { \\
+      for (int64_t i0 = 0; i0 < inner; i0 += 256) { \\
+        const int64_t w = inner - i0 < 256 ? inner - i0 : 256; \\
+        const ${t}* x = P1 + xb + i0; ${t}* y = P0 + ob + i0; \\
+        double m[256], s[256]; int nan_[256]; \\
+        for (int64_t i = 0; i < w; i++) { m[i] = -INFINITY; nan_[i] = 0; s[i] = 0; } \\
+        for (int64_t j = 0; j < n; j++) { const ${t}* r = x + j * xs; _Pragma("omp simd") for (int64_t i = 0; i < w; i++) { const double v = r[i]; m[i] = v > m[i] ? v : m[i]; nan_[i] |= v != v; } } \\
+        for (int64_t i = 0; i < w; i++) m[i] = nan_[i] ? NAN : isinf(m[i]) ? 0 : m[i]; \\
+        for (int64_t j = 0; j < n; j++) { const ${t}* r = x + j * xs; ${t}* q = y + j * os; _Pragma("omp simd") for (int64_t i = 0; i < w; i++) { const double v = exp(r[i] - m[i]); s[i] += v; if (!log_) q[i] = (${t})v; } } \\
+        if (log_) { for (int64_t i = 0; i < w; i++) s[i] = m[i] + log(s[i]); for (int64_t j = 0; j < n; j++) { const ${t}* r = x + j * xs; ${t}* q = y + j * os; _Pragma("omp simd") for (int64_t i = 0; i < w; i++) q[i] = (${t})(r[i] - s[i]); } } \\
+        else { for (int64_t i = 0; i < w; i++) s[i] = 1 / s[i]; for (int64_t j = 0; j < n; j++) { ${t}* q = y + j * os; _Pragma("omp simd") for (int64_t i = 0; i < w; i++) q[i] = (${t})(q[i] * s[i]); } } \\
+      } \\
+      FM_ODO_NEXT(nk - 1, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
+    FM_PARALLEL(nouter, nout * n, FM_BLOCKS)
+    #undef FM_BLOCKS
+    return;
+  }
+  #define FM_SLICES int64_t kidx[16], xb, ob, unused_; FM_ODO_START(nk, ksh, lo, kxs, kos, kxs, xb, ob, unused_, kidx) \\
+  for (int64_t e = lo; e < hi; e++) { \\
+    const ${t}* x = P1 + xb; ${t}* y = P0 + ob; \\
+    double m = -INFINITY; int nan_ = 0; \\
+    if (xs == 1) { _Pragma("omp simd reduction(max:m) reduction(|:nan_)") for (int64_t j = 0; j < n; j++) { const double v = x[j]; m = v > m ? v : m; nan_ |= v != v; } } \\
+    else for (int64_t j = 0; j < n; j++) { const double v = x[j * xs]; m = v > m ? v : m; nan_ |= v != v; } \\
+    m = nan_ ? NAN : isinf(m) ? 0 : m; /* as the composite: no inf - inf */ \\
+    double s = 0; \\
+    if (xs == 1 && os == 1) { \\
+      ${d === 'float32'
+        // float32 in float lanes (16 per AVX-512 vector, libmvec's expf): twice the doubles' rate.
+        ? `const float mf = (float)m; float sf = 0; \\
+      if (log_) { _Pragma("omp simd reduction(+:sf)") for (int64_t j = 0; j < n; j++) sf += expf(x[j] - mf); } \\
+      else { _Pragma("omp simd reduction(+:sf)") for (int64_t j = 0; j < n; j++) { const float v = expf(x[j] - mf); y[j] = v; sf += v; } } \\
+      s = sf;`
+        : `if (log_) { _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += exp(x[j] - m); } \\
+      else { _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) { const double v = exp(x[j] - m); y[j] = v; s += v; } }`} \\
+      if (log_) { \\
+        const ${t} shift = (${t})(m + log(s)); \\
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) y[j] = x[j] - shift; \\
+      } else { \\
+        const ${t} inv = (${t})(1 / s); \\
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) y[j] *= inv; \\
+      } \\
+    } else { \\
+      for (int64_t j = 0; j < n; j++) s += exp((double)x[j * xs] - m); \\
+      if (log_) { const double shift = m + log(s); for (int64_t j = 0; j < n; j++) y[j * os] = (${t})((double)x[j * xs] - shift); } \\
+      else for (int64_t j = 0; j < n; j++) y[j * os] = (${t})(exp((double)x[j * xs] - m) / s); \\
+    } \\
+    FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
+  FM_PARALLEL(nout, nout * n, FM_SLICES)
+  #undef FM_SLICES
+}
+`;
+  });
+}
+
 /** meta = [no, outer shape, outer x strides, outer out strides]; n, x stride and out stride along the dim. */
 function scanKernels(): string[] {
   const out: string[] = [];
@@ -381,5 +455,5 @@ function indexKernels(): string[] {
 
 /** The whole generated translation unit. */
 export function generatedSource(): string {
-  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...indexKernels()].join('\n');
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...indexKernels()].join('\n');
 }

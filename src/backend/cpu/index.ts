@@ -117,6 +117,12 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       if (numel(x.shape) < nativeMin || !keptMeta(others, x, out, 0)) return tsBackend.scan(op, out, x, dim);
       kernel(`s${op}`, x.dtype, () => `fm_s_${op}_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!);
     },
+    softmax(out, x, dim, log) {
+      const others = [...x.shape.keys()].filter((d) => d !== dim);
+      if (numel(x.shape) === 0) return;
+      if (!keptMeta(others, x, out, 0)) return tsBackend.softmax!(out, x, dim, log);
+      kernel('softmax', x.dtype, () => `fm_softmax_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t', 'int'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!, log ? 1 : 0);
+    },
     gather(out, x, dim, index) {
       if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides, x.strides.map((s, d) => (d === dim ? 0 : s)), index.strides])) return tsBackend.gather(out, x, dim, index);
       const bad = kernel('gather', x.dtype, () => `fm_gather_${tag[x.dtype]}`, 'int64_t', [P, P, P, P, 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), ptr(index), x.shape[dim]!, x.strides[dim]!);

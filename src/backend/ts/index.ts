@@ -4,6 +4,7 @@ import type { Backend } from '../interface.js';
 import { TsStorage, allocate, free, read, write } from './storage.js';
 import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
+import { softmax } from './softmax.js';
 import { matmul } from './matmul.js';
 import { gather, scatter, argsort, accumulate } from './indexing.js';
 import { fillRandom } from './philox.js';
@@ -22,6 +23,7 @@ export const tsBackend: Backend<TsStorage> = {
   where,
   reduce,
   scan,
+  softmax,
   matmul,
   gather,
   scatter,

@@ -1,0 +1,41 @@
+// Softmax and log-softmax along one dim of a float view, fused: the reference for the native
+// kernels and what the ts backend runs. Each slice along the dim: its max, the sum of exp(x - max),
+// then exp(x - max) / sum (or x - max - log(sum)), in doubles.
+import type { View } from '../interface.js';
+import type { TsStorage } from './storage.js';
+import { coalesce, forEachOffset } from './loops.js';
+
+/**
+ * out = softmax(x) (or log_softmax when `log`) along `dim`; out and x have one shape and a float
+ * dtype. NOTE: an infinite max is replaced by 0 before subtracting (as the composite does), so a
+ * slice of -inf gives NaN (0/0) and never inf - inf.
+ */
+export function softmax(out: View<TsStorage>, x: View<TsStorage>, dim: number, log: boolean): void {
+  if (x.shape.some((s) => s === 0)) return;
+  const n = x.shape[dim]!;
+  const xs = x.strides[dim]!;
+  const os = out.strides[dim]!;
+  const X = x.storage.data as Float32Array | Float64Array;
+  const O = out.storage.data as Float32Array | Float64Array;
+  const others = [...x.shape.keys()].filter((d) => d !== dim);
+  const c = coalesce(others.map((d) => x.shape[d]!), [others.map((d) => x.strides[d]!), others.map((d) => out.strides[d]!)]);
+  forEachOffset(c.shape, [x.offset, out.offset], c.strides, ([xi, oi]) => {
+    let m = -Infinity;
+    let nan = false;
+    for (let j = 0; j < n; j++) {
+      const v = X[xi! + j * xs]!;
+      if (v > m) m = v;
+      else if (v !== v) nan = true;
+    }
+    if (nan) m = NaN;
+    else if (!Number.isFinite(m)) m = 0;
+    let s = 0;
+    for (let j = 0; j < n; j++) s += Math.exp(X[xi! + j * xs]! - m);
+    if (log) {
+      const shift = m + Math.log(s);
+      for (let j = 0; j < n; j++) O[oi! + j * os] = X[xi! + j * xs]! - shift;
+    } else {
+      for (let j = 0; j < n; j++) O[oi! + j * os] = Math.exp(X[xi! + j * xs]! - m) / s;
+    }
+  });
+}
