@@ -309,7 +309,26 @@ function reduceKernels(): string[] {
     } \
     P0[ob] = ${exact ? r.result : store(o, r.result)}; \
     FM_ODO_NEXT(nk, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
-  ${op === 'sum' && !exact ? `/* One long contiguous sum: its halves go to separate threads (the order of a sum is free). */
+  ${op === 'sum' && !exact ? `/* A sum over other dims than the last, kept last dim contiguous (a bias gradient, [N, C] -> [C]):
+     neighbouring outputs accumulate in vector lanes, each still adding its values in order, so
+     the results are those of the loop below, bit for bit. */
+  if (nr == 1 && nk >= 1 && kxs[nk - 1] == 1 && kos[nk - 1] == 1 && rxs[0] != 1) {
+    const int64_t inner = ksh[nk - 1], nouter = nout / inner, st = rxs[0];
+    #define FM_BLOCKS int64_t kidx[16], xb, ob, unused_; FM_ODO_START(nk - 1, ksh, lo, kxs, kos, kxs, xb, ob, unused_, kidx) \\
+    for (int64_t e = lo; e < hi; e++) { \\
+      for (int64_t i0 = 0; i0 < inner; i0 += 256) { \\
+        const int64_t w = inner - i0 < 256 ? inner - i0 : 256; \\
+        double acc[256]; \\
+        for (int64_t i = 0; i < w; i++) acc[i] = 0; \\
+        for (int64_t r = 0; r < nred; r++) { const ${ctype[d]}* row = P1 + xb + i0 + r * st; _Pragma("omp simd") for (int64_t i = 0; i < w; i++) acc[i] += (double)row[i]; } \\
+        for (int64_t i = 0; i < w; i++) P0[ob + i0 + i] = ${store(o, 'acc[i]')}; \\
+      } \\
+      FM_ODO_NEXT(nk - 1, ksh, kxs, kos, kxs, xb, ob, unused_, kidx) }
+    FM_PARALLEL(nouter, nout * nred, FM_BLOCKS)
+    #undef FM_BLOCKS
+    return;
+  }
+  /* One long contiguous sum: its halves go to separate threads (the order of a sum is free). */
   if (nout == 1 && nr == 1 && rxs[0] == 1 && nred >= FM_PAR_MIN && fm_threads > 1) {
     double acc = 0;
     _Pragma("omp parallel for simd num_threads(fm_threads) reduction(+:acc) schedule(static)")
