@@ -115,7 +115,21 @@ def cnn_step(size):
     return run
 
 
+def adam_step(size):
+    torch.manual_seed(0)
+    ps = [torch.randn(s).requires_grad_() for s in [(256, 784), (256,), (256, 256), (256,), (10, 256), (10,)]]
+    for p in ps:
+        p.grad = torch.randn(p.shape)
+    opt = torch.optim.Adam(ps, lr=1e-3)
+
+    def run(reps):
+        for _ in range(reps):
+            opt.step()
+    return run
+
+
 WORKLOADS = {
+    'adam_step': adam_step,
     'tiny_add': tiny_add,
     'tiny_mul_backward': tiny_mul_backward,
     'add_4m': add,

@@ -190,6 +190,22 @@ export const workloads: Workload[] = [
       };
     },
   },
+  {
+    // The fused optimizer kernel's case (optim/fused.ts): Adam over the MLP's 269,322 parameters.
+    key: 'adam_step', label: 'Adam step over the MLP\'s parameters (269,322)', unit: 'ms/op', size: [], batch: 10, batches: 9, warmup: 2,
+    setup() {
+      fm.manualSeed(0);
+      const ps = [[256, 784], [256], [256, 256], [256], [10, 256], [10]].map((s) => fm.randn(s).requiresGrad_());
+      for (const p of ps) p.grad = fm.randn(p.shape);
+      const opt = new fm.optim.Adam(ps, { lr: 1e-3 });
+      const before = ps[0]!.clone();
+      opt.step();
+      if (!(ps[0]!.sub(before).abs().max().item() > 0)) throw new Error('bench check failed: Adam did not move the parameters');
+      return (reps) => {
+        for (let i = 0; i < reps; i++) fm.scope(() => opt.step());
+      };
+    },
+  },
   ...([['mlp_step', 'MLP 784-256-256-10 train step, batch 128 (SGD)', mlpStep], ['cnn_step', 'CNN conv 1-32-64 3x3 + pool, 1600-128-10 train step, batch 64', cnnStep]] as const).map(
     ([key, label, make]): Workload => ({
       key, label, unit: 'ms/op', size: [], batch: key === 'mlp_step' ? 20 : 3, batches: 7, warmup: 2,

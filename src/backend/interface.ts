@@ -22,6 +22,20 @@ export interface View<S extends StorageHandle = StorageHandle> {
   readonly offset: number;
 }
 
+/** Adam's / AdamW's hyper-parameters for one step (step size and bias correction already computed, as the composite does). */
+export interface AdamHyper {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
+  decoupled: boolean; maximize: boolean; amsgrad: boolean;
+  /** lr / (1 - beta1^t) */
+  stepSize: number;
+  /** sqrt(1 - beta2^t) */
+  bc2Sqrt: number;
+}
+/** SGD's hyper-parameters for one step; `first` when the momentum buffer is being created. */
+export interface SgdHyper {
+  lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean; first: boolean;
+}
+
 export type ReduceOpName = 'sum' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin' | 'all' | 'any';
 export type ScanOpName = 'cumsum' | 'cumprod';
 export type RandomDistribution = 'uniform' | 'normal';
@@ -80,6 +94,13 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
   argsort(out: View<S>, x: View<S>, dim: number, descending: boolean): void;
   /** Fills contiguous float `out` from the counter-based generator (seed, offset); a, b = low, high or mean, std. */
   random(out: View<S>, dist: RandomDistribution, seed: bigint, offset: number, a: number, b: number): void;
+  /**
+   * Optional fused optimizer steps over contiguous views of one float dtype, in place (p, m, v,
+   * vmax; buf): the same arithmetic, rounded after each operation, as the per-op updates in optim/,
+   * so the results are identical; one pass over memory instead of about a dozen.
+   */
+  adamStep?(p: View<S>, grad: View<S>, m: View<S>, v: View<S>, vmax: View<S> | null, h: AdamHyper): void;
+  sgdStep?(p: View<S>, grad: View<S>, buf: View<S> | null, h: SgdHyper): void;
   /** Waits until queued work is done (a no-op for synchronous backends). */
   synchronize(): void;
 }

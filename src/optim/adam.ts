@@ -1,11 +1,13 @@
 // Adam (and the update AdamW shares): moment estimates with bias correction, optional AMSGrad,
-// weight decay, maximize; PyTorch's single-tensor update step for step.
+// weight decay, maximize; PyTorch's single-tensor update step for step (one fused kernel where the
+// backend has it: optim/fused.ts).
 import type { Tensor } from '../tensor/tensor.js';
 import { zerosLike } from '../functional/creation.js';
 import { keep } from '../tensor/scope.js';
 import { Optimizer, type ParamGroup, type Params } from './optimizer.js';
 import { checkBetas, checkNonNegative, definedOptions } from './validate.js';
 import { addScaled_, addcmul_, addcdiv_, withWeightDecay } from './update_ops.js';
+import { fusedAdamStep } from './fused.js';
 
 /** Adam's and AdamW's options (PyTorch's, in camelCase). Example: `{ lr: 3e-4, betas: [0.9, 0.95], amsgrad: true }`. */
 export interface AdamOptions {
@@ -60,20 +62,20 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     for (const p of g.params) {
       if (p.grad === null) continue;
       const s = this.stateFor(p, () => ({ step: 0, expAvg: zerosLike(p), expAvgSq: zerosLike(p), ...(g.amsgrad ? { maxExpAvgSq: zerosLike(p) } : {}) }));
-      let grad = g.maximize ? p.grad.neg() : p.grad;
       s.step += 1;
+      const stepSize = g.lr / (1 - beta1 ** s.step);
+      const bc2Sqrt = Math.sqrt(1 - beta2 ** s.step);
+      // A state loaded from a run without amsgrad has no maximum yet: it starts at 0, as on a first step.
+      if (g.amsgrad) s.maxExpAvgSq ??= keep(zerosLike(p));
+      const h = { lr: g.lr, beta1, beta2, eps: g.eps, weightDecay: g.weightDecay, decoupled: this.decoupledWeightDecay, maximize: g.maximize, amsgrad: g.amsgrad, stepSize, bc2Sqrt };
+      if (fusedAdamStep(p, p.grad, s.expAvg, s.expAvgSq, g.amsgrad ? s.maxExpAvgSq! : null, h)) continue;
+      let grad = g.maximize ? p.grad.neg() : p.grad;
       if (this.decoupledWeightDecay) p.mul_(1 - g.lr * g.weightDecay);
       else if (g.weightDecay !== 0) grad = withWeightDecay(grad, p, g.weightDecay);
       addScaled_(s.expAvg.mul_(beta1), grad, 1 - beta1);
       addcmul_(s.expAvgSq.mul_(beta2), grad, grad, 1 - beta2);
-      const stepSize = g.lr / (1 - beta1 ** s.step);
-      const bc2Sqrt = Math.sqrt(1 - beta2 ** s.step);
       let second = s.expAvgSq;
-      if (g.amsgrad) {
-        // A state loaded from a run without amsgrad has no maximum yet: it starts at 0, as on a first step.
-        s.maxExpAvgSq ??= keep(zerosLike(p));
-        second = s.maxExpAvgSq.maximum_(second);
-      }
+      if (g.amsgrad) second = s.maxExpAvgSq!.maximum_(second);
       const denom = second.sqrt().div_(bc2Sqrt).add_(g.eps);
       addcdiv_(p, s.expAvg, denom, -stepSize);
     }

@@ -1,11 +1,14 @@
 // Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay and
-// maximize: PyTorch's SGD, its single-tensor update step for step.
+// maximize: PyTorch's SGD, its single-tensor update step for step (one fused kernel where the
+// backend has it: optim/fused.ts).
 import type { Tensor } from '../tensor/tensor.js';
 import { ValueError } from '../errors.js';
 import { keep } from '../tensor/scope.js';
 import { Optimizer, type ParamGroup, type Params } from './optimizer.js';
 import { checkNonNegative, definedOptions } from './validate.js';
 import { addScaled_, withWeightDecay } from './update_ops.js';
+import { fusedSgdStep } from './fused.js';
+import { zerosLike } from '../functional/creation.js';
 
 /** SGD's options (PyTorch's, in camelCase). Example: `{ lr: 0.1, momentum: 0.9, nesterov: true }`. */
 export interface SGDOptions {
@@ -51,6 +54,7 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
   protected override updateGroup(g: ParamGroup<SGDOptions>): void {
     for (const p of g.params) {
       if (p.grad === null) continue;
+      if (this.fusedStep(p, p.grad, g)) continue;
       let d = g.maximize ? p.grad.neg() : p.grad;
       if (g.weightDecay !== 0) d = withWeightDecay(d, p, g.weightDecay);
       if (g.momentum !== 0) {
@@ -66,5 +70,16 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
       }
       addScaled_(p, d, -g.lr);
     }
+  }
+
+  /** The step through the fused kernel (optim/fused.ts) where it can run: the same numbers in one pass. */
+  private fusedStep(p: Tensor, grad: Tensor, g: ParamGroup<SGDOptions>): boolean {
+    const state = g.momentum !== 0 ? this.stateFor(p, () => ({})) : null;
+    const first = state !== null && state.momentumBuffer === undefined;
+    const buf = state === null ? null : (state.momentumBuffer ?? keep(zerosLike(p)));
+    const h = { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay, nesterov: g.nesterov, maximize: g.maximize, first };
+    if (!fusedSgdStep(p, grad, buf, h)) return false;
+    if (state) state.momentumBuffer = buf!;
+    return true;
   }
 }

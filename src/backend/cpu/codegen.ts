@@ -417,6 +417,57 @@ function softmaxKernels(): string[] {
   });
 }
 
+/**
+ * Fused optimizer steps (backend interface adamStep / sgdStep) over contiguous arrays. Each line is
+ * one operation of the per-op update in optim/ (scalars rounded to the dtype first, as scalar
+ * operands are), and fp-contract is off so that no multiply-add is fused: the results are those
+ * of the per-op path, bit for bit. h holds the hyper-parameters (see interface.ts).
+ */
+function optimizerKernels(): string[] {
+  return floatTypes.map((d) => {
+    const t = ctype[d];
+    const sqrt = d === 'float32' ? 'sqrtf' : 'sqrt';
+    return `__attribute__((optimize("fp-contract=off")))
+void fm_adam_${tag[d]}(int64_t n, ${t}* restrict p, const ${t}* restrict g, ${t}* restrict m, ${t}* restrict v, ${t}* restrict vmax, const double* h) {
+  /* h = [lr, beta1, beta2, eps, weightDecay, decoupled, maximize, amsgrad, stepSize, bc2Sqrt] */
+  const ${t} decay = (${t})(1 - h[0] * h[4]), wd = (${t})h[4], b1 = (${t})h[1], c1 = (${t})(1 - h[1]);
+  const ${t} b2 = (${t})h[2], c2 = (${t})(1 - h[2]), eps = (${t})h[3], step = (${t})(-h[8]), bc2 = (${t})h[9];
+  const int decoupled = h[5] != 0, maximize = h[6] != 0, ams = h[7] != 0;
+  FM_PARALLEL(n, n * 8, _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {
+    ${t} gi = maximize ? -g[i] : g[i]; ${t} pi = p[i];
+    if (decoupled) pi = pi * decay;
+    else if (wd != 0) { ${t} w = pi * wd; gi = w + gi; }
+    ${t} mi = m[i] * b1; ${t} gm = gi * c1; mi = mi + gm;
+    ${t} vi = v[i] * b2; ${t} gg = gi * gi; gg = gg * c2; vi = vi + gg;
+    ${t} second = vi;
+    if (ams) { const ${t} mx = vmax[i]; second = (mx != mx || vi != vi) ? (${t})NAN : (vi > mx ? vi : mx); vmax[i] = second; }
+    ${t} den = ${sqrt}(second); den = den / bc2; den = den + eps;
+    ${t} u = mi / den; u = u * step; pi = pi + u;
+    p[i] = pi; m[i] = mi; v[i] = vi;
+  })
+}
+__attribute__((optimize("fp-contract=off")))
+void fm_sgd_${tag[d]}(int64_t n, ${t}* restrict p, const ${t}* restrict g, ${t}* restrict buf, const double* h) {
+  /* h = [lr, momentum, dampening, weightDecay, nesterov, maximize, first] */
+  const ${t} lr = (${t})(-h[0]), mom = (${t})h[1], keep = (${t})(1 - h[2]), wd = (${t})h[3];
+  const int nesterov = h[4] != 0, maximize = h[5] != 0, first = h[6] != 0, momentum = h[1] != 0, damp = h[2] != 0;
+  FM_PARALLEL(n, n * 4, _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {
+    ${t} di = maximize ? -g[i] : g[i]; ${t} pi = p[i];
+    if (wd != 0) { ${t} w = pi * wd; di = w + di; }
+    if (momentum) {
+      ${t} b;
+      if (first) b = di;
+      else { b = buf[i] * mom; ${t} dd = damp ? di * keep : di; b = b + dd; }
+      buf[i] = b;
+      if (nesterov) { ${t} bm = b * mom; di = bm + di; } else di = b;
+    }
+    ${t} u = di * lr; p[i] = pi + u;
+  })
+}
+`;
+  });
+}
+
 /** meta = [no, outer shape, outer x strides, outer out strides]; n, x stride and out stride along the dim. */
 function scanKernels(): string[] {
   const out: string[] = [];
@@ -474,5 +525,5 @@ function indexKernels(): string[] {
 
 /** The whole generated translation unit. */
 export function generatedSource(): string {
-  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...indexKernels()].join('\n');
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...optimizerKernels(), ...indexKernels()].join('\n');
 }

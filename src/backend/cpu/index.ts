@@ -28,6 +28,8 @@ function numel(shape: readonly number[]): number {
 }
 /** Shapes and strides travel to C as int32 in one reused buffer (JS runs one call at a time). */
 const meta = new Int32Array(4096);
+/** The hyper-parameters of a fused optimizer step (one reused buffer, as meta). */
+const hyper = new Float64Array(16);
 
 /** The typed array of a view, moved to its offset (C indexes from there, negative strides included). */
 function ptr(v: V): unknown {
@@ -116,6 +118,15 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       const others = [...x.shape.keys()].filter((d) => d !== dim);
       if (numel(x.shape) < nativeMin || !keptMeta(others, x, out, 0)) return tsBackend.scan(op, out, x, dim);
       kernel(`s${op}`, x.dtype, () => `fm_s_${op}_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!);
+    },
+    adamStep(p, grad, m, v, vmax, h) {
+      hyper.set([h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled ? 1 : 0, h.maximize ? 1 : 0, h.amsgrad ? 1 : 0, h.stepSize, h.bc2Sqrt]);
+      const n = numel(p.shape);
+      kernel('adam', p.dtype, () => `fm_adam_${tag[p.dtype]}`, 'void', ['int64_t', P, P, P, P, P, P])(n, ptr(p), ptr(grad), ptr(m), ptr(v), vmax ? ptr(vmax) : null, hyper);
+    },
+    sgdStep(p, grad, buf, h) {
+      hyper.set([h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov ? 1 : 0, h.maximize ? 1 : 0, h.first ? 1 : 0]);
+      kernel('sgd', p.dtype, () => `fm_sgd_${tag[p.dtype]}`, 'void', ['int64_t', P, P, P, P])(numel(p.shape), ptr(p), ptr(grad), buf ? ptr(buf) : null, hyper);
     },
     softmax(out, x, dim, log) {
       const others = [...x.shape.keys()].filter((d) => d !== dim);
