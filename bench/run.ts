@@ -88,9 +88,6 @@ async function main(): Promise<void> {
   const peer = only ? 'skipped by --only' : await Peer.start(root, cores);
   const peerOk = typeof peer !== 'string';
   if (!peerOk) console.log(`PyTorch: not available (${peer})`);
-  const tfjs = only ? 'skipped by --only' : await startTfjs();
-  const tfjsOk = typeof tfjs !== 'string';
-  if (!tfjsOk) console.log(`TensorFlow.js: not available (${tfjs})`);
 
   // The peer's own threads (idle or spinning down) count as the bench's, not as other load.
   const pids = peerOk && peer.pid !== undefined ? [peer.pid] : [];
@@ -99,11 +96,24 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const ours = new Map<string, number>();
   const theirs = new Map<string, number>();
+  const timed: { w: Workload; mine: Timing; their: number[] | null }[] = [];
   try {
     for (const w of selected) {
       const mine = await meters.fiamma.measure(() => time(w));
       const their = peerOk && !w.noPeer ? await meters.pytorch.measure(() => peer.time(w)) : null;
-      // TF.js runs in this process with the same batches; a string says why it cannot run this one.
+      timed.push({ w, mine, their });
+    }
+  } finally {
+    if (peerOk) peer.close();
+  }
+  // TF.js runs in this process, after Fiamma's timings: loaded earlier, its heap made every garbage
+  // collection dearer and Fiamma's small ops measured 3-4x slower (tiny add 1.1 vs 0.3 us).
+  const tfjs = only ? 'skipped by --only' : await startTfjs();
+  const tfjsOk = typeof tfjs !== 'string';
+  if (!tfjsOk) console.log(`TensorFlow.js: not available (${tfjs})`);
+  {
+    for (const { w, mine, their } of timed) {
+      // The same batches; a string says why TF.js cannot run this one.
       const tfRun = tfjsOk ? tfjsWorkload(tfjs.tf, w.key, w.size) : undefined;
       const tf = typeof tfRun === 'function' ? time({ ...w, setup: () => tfRun }) : null;
       const tfRatio = tf === null ? null : tf.secondsPerOp / mine.secondsPerOp;
@@ -127,8 +137,6 @@ async function main(): Promise<void> {
         speedRatioVsTfjs: tfRatio,
       };
     }
-  } finally {
-    if (peerOk) peer.close();
   }
   if (only) {
     // `--only=ddp` runs the DDP scaling bench alone (it writes its measured JSON, nothing else).
