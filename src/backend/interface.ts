@@ -79,6 +79,12 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    * Without it, softmax runs as its composite of reductions and elementwise ops.
    */
   softmax?(out: View<S>, x: View<S>, dim: number, log: boolean): void;
+  /**
+   * Optional 2-D max pooling of x [N, C, H, W] into out [N, C, OH, OW] and indices (int64, the
+   * flat position h * W + w of each maximum in its plane), PyTorch's scan: padding never wins,
+   * ties go to the first element, NaN to the last NaN. Without it, max pooling runs as a composite.
+   */
+  maxPool2d?(out: View<S>, indices: View<S>, x: View<S>, k: readonly number[], s: readonly number[], p: readonly number[], d: readonly number[]): void;
   /** out[..., m, n] = a[..., m, k] @ b[..., k, n]; batch dims already equal (0 strides allowed). */
   matmul(out: View<S>, a: View<S>, b: View<S>): void;
   /** out[p] = x[p with p[dim] = index[p]]; out has index's shape. Raises on an out-of-range index. */

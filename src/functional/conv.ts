@@ -4,7 +4,8 @@
 // the primitives (matmul, window view, gather), so every order of derivative works.
 import type { Tensor } from '../tensor/tensor.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { applyOp } from '../ops/dispatch.js';
+import { applyOp, backendOf } from '../ops/dispatch.js';
+import { isFloating } from '../dtype.js';
 import { fmtShape } from '../tensor/shape.js';
 import { contiguous, permute, reshape, unsqueeze, squeeze } from './shape.js';
 import { where } from './math.js';
@@ -235,7 +236,9 @@ function poolWindows(op: string, nsp: number, input: Tensor, kernelSize: Ints, o
 }
 
 function maxPoolNd(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints } = {}): Tensor {
-  // Padding is -Infinity, so it never wins over a real element.
+  const kernel = nsp <= 2 && isFloating(input.dtype) ? backendOf(input).maxPool2d : undefined;
+  if (kernel) return maxPoolKernel(op, nsp, input, kernelSize, opts);
+  // The composite: windows as a view, argmax, gather. Padding is -Infinity, so it never wins over a real element.
   const { x, flat, unbatched, k, s, p, d } = poolWindows(op, nsp, input, kernelSize, opts, -Infinity);
   let idx = flat.argmax(-1, { keepdim: true });
   const kk = flat.shape[flat.ndim - 1]!;
@@ -255,6 +258,24 @@ function maxPoolNd(op: string, nsp: number, input: Tensor, kernelSize: Ints, opt
     y = flat.gather(-1, idx);
   }
   y = y.squeeze(-1);
+  return unbatched ? squeeze(y, 0) : y;
+}
+
+/** Max pooling through the backend's kernel (one pass; 1-D pools as 2-D with a height of 1). */
+function maxPoolKernel(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints }): Tensor {
+  const [x0, unbatched] = batched(op, input, nsp);
+  const pad = (v: number[], fill: number) => (nsp === 1 ? [fill, ...v] : v);
+  const k = tuple(op, 'kernelSize', kernelSize, nsp, 1);
+  const s = tuple(op, 'stride', opts.stride ?? k, nsp, 1);
+  const p = tuple(op, 'padding', opts.padding ?? 0, nsp, 0);
+  const d = tuple(op, 'dilation', opts.dilation ?? 1, nsp, 1);
+  p.forEach((pi, i) => {
+    if (pi > k[i]! / 2) throw new ValueError(op, `padding (${pi}) should be at most half of the kernel size (${k[i]})`);
+  });
+  const out = x0.shape.slice(2).map((len, i) => outLength(op, len, k[i]!, s[i]!, p[i]!, d[i]!, opts.ceilMode ?? false));
+  const x = nsp === 1 ? unsqueeze(x0, 2) : x0;
+  let y = applyOp('maxPool2d', [x], { k: pad(k, 1), s: pad(s, 1), p: pad(p, 0), d: pad(d, 1), out: pad(out, 1) });
+  if (nsp === 1) y = squeeze(y, 2);
   return unbatched ? squeeze(y, 0) : y;
 }
 

@@ -11,6 +11,7 @@ import { indexDefs } from './prims/index.js';
 import { normDefs, type NormAttrs } from './prims/norm.js';
 import { stridedDefs, type StridedAttrs } from './prims/strided.js';
 import { softmaxDefs, type SoftmaxAttrs } from './prims/softmax.js';
+import { poolDefs, type MaxPoolAttrs } from './prims/pool.js';
 
 /** Each primitive's attributes (the non-tensor arguments). */
 export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
@@ -35,6 +36,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   cumprod: number;
   norm: NormAttrs;
   softmax: SoftmaxAttrs;
+  maxPool2d: MaxPoolAttrs;
   gather: number;
   scatter: number;
   scatterAdd: number;
@@ -55,6 +57,7 @@ export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
   ...reduceDefs,
   ...normDefs,
   ...softmaxDefs,
+  ...poolDefs,
   ...indexDefs,
   ...stridedDefs,
 };

@@ -468,6 +468,41 @@ void fm_sgd_${tag[d]}(int64_t n, ${t}* restrict p, const ${t}* restrict g, ${t}*
   });
 }
 
+/** 2-D max pooling with indices (Backend.maxPool2d; the ts backend's pool.ts is the reference): planes split among threads. */
+function poolKernels(): string[] {
+  return floatTypes.map((d) => {
+    const t = ctype[d];
+    return `void fm_maxpool2d_${tag[d]}(const int64_t* a, const ${t}* restrict x, ${t}* restrict y, int64_t* restrict ind) {
+  /* a = [N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, xs0, xs1, xs2, xs3] */
+  const int64_t C = a[1], H = a[2], W = a[3], OH = a[4], OW = a[5], kh = a[6], kw = a[7], sh = a[8], sw = a[9];
+  const int64_t ph = a[10], pw = a[11], dh = a[12], dw = a[13], xs0 = a[14], xs1 = a[15], xs2 = a[16], xs3 = a[17];
+  const int64_t planes = a[0] * C;
+  FM_PARALLEL(planes, planes * OH * OW * kh * kw, for (int64_t q = lo; q < hi; q++) {
+    const ${t}* plane = x + (q / C) * xs0 + (q % C) * xs1;
+    ${t}* yo = y + q * OH * OW; int64_t* io = ind + q * OH * OW;
+    for (int64_t i = 0; i < OH; i++) for (int64_t j = 0; j < OW; j++) {
+      const int64_t h0 = i * sh - ph; const int64_t w0 = j * sw - pw;
+      double best = -INFINITY; int64_t arg = -1;
+      for (int64_t r = 0; r < kh; r++) {
+        const int64_t hh = h0 + r * dh;
+        if (hh < 0 || hh >= H) continue;
+        for (int64_t e = 0; e < kw; e++) {
+          const int64_t ww = w0 + e * dw;
+          if (ww < 0 || ww >= W) continue;
+          if (arg < 0) arg = hh * W + ww;
+          const double v = plane[hh * xs2 + ww * xs3];
+          /* A bitwise select: on random data a branch here mispredicts half the time (6.9 -> 4.9 ms on [64, 32, 26, 26]). */
+          const uint8_t c = (v > best) | (v != v); best = fm_sel_f64(c, v, best); arg = fm_sel_i64(c, hh * W + ww, arg);
+        }
+      }
+      yo[i * OW + j] = (${t})best; io[i * OW + j] = arg;
+    }
+  })
+}
+`;
+  });
+}
+
 /** meta = [no, outer shape, outer x strides, outer out strides]; n, x stride and out stride along the dim. */
 function scanKernels(): string[] {
   const out: string[] = [];
@@ -525,5 +560,5 @@ function indexKernels(): string[] {
 
 /** The whole generated translation unit. */
 export function generatedSource(): string {
-  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...optimizerKernels(), ...indexKernels()].join('\n');
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
 }

@@ -30,6 +30,8 @@ function numel(shape: readonly number[]): number {
 const meta = new Int32Array(4096);
 /** The hyper-parameters of a fused optimizer step (one reused buffer, as meta). */
 const hyper = new Float64Array(16);
+/** The sizes of a pooling call. */
+const poolArgs = new BigInt64Array(18);
 
 /** The typed array of a view, moved to its offset (C indexes from there, negative strides included). */
 function ptr(v: V): unknown {
@@ -127,6 +129,10 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     sgdStep(p, grad, buf, h) {
       hyper.set([h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov ? 1 : 0, h.maximize ? 1 : 0, h.first ? 1 : 0]);
       kernel('sgd', p.dtype, () => `fm_sgd_${tag[p.dtype]}`, 'void', ['int64_t', P, P, P, P])(numel(p.shape), ptr(p), ptr(grad), buf ? ptr(buf) : null, hyper);
+    },
+    maxPool2d(out, indices, x, k, s, p, d) {
+      poolArgs.set([...x.shape, out.shape[2]!, out.shape[3]!, ...k, ...s, ...p, ...d, ...x.strides].map(BigInt));
+      kernel('maxpool2d', x.dtype, () => `fm_maxpool2d_${tag[x.dtype]}`, 'void', [P, P, P, P])(poolArgs, ptr(x), ptr(out), ptr(indices));
     },
     softmax(out, x, dim, log) {
       const others = [...x.shape.keys()].filter((d) => d !== dim);

@@ -5,6 +5,7 @@ import { TsStorage, allocate, free, read, write } from './storage.js';
 import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
 import { softmax } from './softmax.js';
+import { maxPool2d } from './pool.js';
 import { matmul } from './matmul.js';
 import { gather, scatter, argsort, accumulate } from './indexing.js';
 import { fillRandom } from './philox.js';
@@ -24,6 +25,7 @@ export const tsBackend: Backend<TsStorage> = {
   reduce,
   scan,
   softmax,
+  maxPool2d,
   matmul,
   gather,
   scatter,
