@@ -221,7 +221,8 @@ export interface PoolOptions {
   ceilMode?: boolean;
 }
 
-function poolWindows(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints }, value: number) {
+/** A pool's input (batched) and its kernel size, stride, padding and dilation, checked. */
+function poolParams(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints }) {
   const [x, unbatched] = batched(op, input, nsp);
   const k = tuple(op, 'kernelSize', kernelSize, nsp, 1);
   const s = tuple(op, 'stride', opts.stride ?? k, nsp, 1);
@@ -230,6 +231,11 @@ function poolWindows(op: string, nsp: number, input: Tensor, kernelSize: Ints, o
   p.forEach((pi, i) => {
     if (pi > k[i]! / 2) throw new ValueError(op, `padding (${pi}) should be at most half of the kernel size (${k[i]})`);
   });
+  return { x, unbatched, k, s, p, d };
+}
+
+function poolWindows(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints }, value: number) {
+  const { x, unbatched, k, s, p, d } = poolParams(op, nsp, input, kernelSize, opts);
   const w = windows(op, x, k, s, p, d, opts.ceilMode ?? false, value);
   const flat = reshape(w.view, [x.shape[0]!, x.shape[1]!, ...w.out, k.reduce((a, b) => a * b, 1)]);
   return { x, flat, unbatched, k, s, p, d, out: w.out };
@@ -263,15 +269,8 @@ function maxPoolNd(op: string, nsp: number, input: Tensor, kernelSize: Ints, opt
 
 /** Max pooling through the backend's kernel (one pass; 1-D pools as 2-D with a height of 1). */
 function maxPoolKernel(op: string, nsp: number, input: Tensor, kernelSize: Ints, opts: PoolOptions & { dilation?: Ints }): Tensor {
-  const [x0, unbatched] = batched(op, input, nsp);
+  const { x: x0, unbatched, k, s, p, d } = poolParams(op, nsp, input, kernelSize, opts);
   const pad = (v: number[], fill: number) => (nsp === 1 ? [fill, ...v] : v);
-  const k = tuple(op, 'kernelSize', kernelSize, nsp, 1);
-  const s = tuple(op, 'stride', opts.stride ?? k, nsp, 1);
-  const p = tuple(op, 'padding', opts.padding ?? 0, nsp, 0);
-  const d = tuple(op, 'dilation', opts.dilation ?? 1, nsp, 1);
-  p.forEach((pi, i) => {
-    if (pi > k[i]! / 2) throw new ValueError(op, `padding (${pi}) should be at most half of the kernel size (${k[i]})`);
-  });
   const out = x0.shape.slice(2).map((len, i) => outLength(op, len, k[i]!, s[i]!, p[i]!, d[i]!, opts.ceilMode ?? false));
   const x = nsp === 1 ? unsqueeze(x0, 2) : x0;
   let y = applyOp('maxPool2d', [x], { k: pad(k, 1), s: pad(s, 1), p: pad(p, 0), d: pad(d, 1), out: pad(out, 1) });
