@@ -172,10 +172,11 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       const batch = out.shape.slice(0, nd - 2);
       const bs = (v: V) => v.strides.slice(0, nd - 2);
       const [ars, acs, brs, bcs, crs, ccs] = [a.strides[nd - 2]!, a.strides[nd - 1]!, b.strides[nd - 2]!, b.strides[nd - 1]!, out.strides[nd - 2]!, out.strides[nd - 1]!];
-      // The micro-kernel's tiles are 14 rows by 32 columns: a product with few columns and many
-      // rows (a 3x3 convolution's weight gradient, [32, L] @ [L, 9]) fills them better transposed,
-      // C^T = B^T A^T (measured: 9 -> 14 GFLOP/s for [32, 43264] @ [43264, 9]).
-      const transpose = n < 16 && m > 2 * n;
+      // The micro-kernel's tiles are 14 rows by 32 columns, and threads split the row panels: a
+      // product whose tiles and threads are better filled transposed, C^T = B^T A^T, runs so
+      // (measured on 2 threads: [32, 43264] @ [43264, 9] 9 -> 14 GFLOP/s, a convolution's weight
+      // gradient [64, 7744] @ [7744, 288] 79 -> 127).
+      const transpose = gemmFill(n, m, m * n * k < 2e6 ? 1 : threads) > 1.05 * gemmFill(m, n, m * n * k < 2e6 ? 1 : threads);
       forEachOffset(batch, [a.offset, b.offset, out.offset], [bs(a), bs(b), bs(out)], ([ao, bo, co]) => {
         if (transpose) gemm(n, m, k, B.subarray(bo!), bcs, brs, A.subarray(ao!), acs, ars, C.subarray(co!), ccs, crs, threads);
         else gemm(m, n, k, A.subarray(ao!), ars, acs, B.subarray(bo!), brs, bcs, C.subarray(co!), crs, ccs, threads);
@@ -183,6 +184,15 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     },
   };
   return backend;
+}
+
+/**
+ * The share of the GEMM micro-kernel's work that is useful for an m x n product on `threads`
+ * threads: rows come in panels of 14 shared among threads, columns in tiles of 32 (gemm.c).
+ */
+function gemmFill(m: number, n: number, threads: number): number {
+  const panels = Math.ceil(m / 14);
+  return (m / (14 * threads * Math.ceil(panels / threads))) * (n / (32 * Math.ceil(n / 32)));
 }
 
 /** [nk, kept shape, kept x strides, kept out strides] for the dims `kept`, written from meta[at]. */
