@@ -16,7 +16,7 @@ export const RESULT_PREFIX = 'DDP_WORKER_RESULT ';
 export const ALL_REDUCE_BIG_NUMEL = 1 << 20;
 const STEPS = 300;
 const WARMUP = 30;
-const JOB_TIMEOUT_MS = 300_000;
+const JOB_TIMEOUT_MS = 120_000;
 
 /** Median milliseconds of a step and of its phases (each phase's own median). */
 export interface PhaseMs {
@@ -133,11 +133,19 @@ function ticks(): { busy: number; total: number; mine: number } | null {
 function runJob(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ result: WorkerResult | null; error?: string; othersShare: number | null }> {
   return new Promise((resolve) => {
     const before = ticks();
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a timeout stops the ranks it started too (a hung gloo rank
+    // once kept the pipes open and the bench waiting).
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGTERM'), JOB_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, JOB_TIMEOUT_MS);
     const done = (why: string | null): void => {
       clearTimeout(timer);
       const after = ticks();
