@@ -300,7 +300,17 @@ function reduceKernels(): string[] {
     if (nr <= 1) { \
       const int64_t st = nr == 1 ? rxs[0] : 0; \
       ${flat}for (int64_t r = 0; r < nred; r++) { ${load('xb + r * st')} ${r.step} } \
-    } else { \
+    } else ${op === 'sum' && !exact ? `if (rxs[nr - 1] == 1) { \
+      /* Reduced dims whose last is contiguous (a channel's sum over [N, C, H, W] -> [C]): simd partial \
+         sums of each contiguous run, added in order (a sum may reassociate, as the flat case does). */ \
+      const int64_t run = rsh[nr - 1]; int64_t idx[16] = {0}, xo = xb; \
+      for (int64_t r = 0; r < nred; r += run) { \
+        double part = 0; \
+        _Pragma("omp simd reduction(+:part)") for (int64_t j = 0; j < run; j++) part += (double)P1[xo + j]; \
+        acc += part; \
+        for (int d = nr - 2; d >= 0; d--) { xo += rxs[d]; if (++idx[d] < rsh[d]) break; idx[d] = 0; xo -= (int64_t)rxs[d] * rsh[d]; } \
+      } \
+    } else ` : ''}{ \
       int64_t idx[16] = {0}, xo = xb; \
       for (int64_t r = 0; r < nred; r++) { \
         ${load('xo')} ${r.step} \
