@@ -702,6 +702,24 @@ describe('native gather/scatter against the ts reference', { skip: nativeSkip },
     });
   }
 
+  test('split among threads, gather and scatter still report the first bad index in order', () => {
+    const x = randomView('float32', [5, 300], 'contig', rng(1));
+    const index = randomView('int64', [400, 300], 'contig', rng(2));
+    const I = index.storage.data as BigInt64Array;
+    for (let i = 0; i < I.length; i++) I[i] = BigInt(i % 5);
+    I[10 * 300 + 5] = 7n; // in the first thread's half
+    I[350 * 300 + 1] = 9n; // in the second's
+    const out = randomView('float32', [400, 300], 'contig', rng(3));
+    assert.throws(() => nb.gather(out, x, 0, index), /index 7 is out of bounds for dimension 0 with size 5/);
+    const big = randomView('float32', [400, 300], 'contig', rng(4));
+    const idx1 = randomView('int64', [400, 300], 'contig', rng(5));
+    const J = idx1.storage.data as BigInt64Array;
+    for (let i = 0; i < J.length; i++) J[i] = BigInt(i % 300);
+    J[20 * 300 + 3] = 301n;
+    J[390 * 300 + 3] = 305n;
+    assert.throws(() => nb.scatter(big, 1, idx1, out, true), /index 301 is out of bounds for dimension 1 with size 300/);
+  });
+
   test('an out-of-range index raises the same IndexError on both backends', () => {
     const x = randomView('float32', [5, 300], 'contig', rng(1));
     for (const bad of [5n, -1n, 1000n]) {

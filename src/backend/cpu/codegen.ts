@@ -545,25 +545,33 @@ function scanKernels(): string[] {
  */
 function indexKernels(): string[] {
   const out: string[] = [];
-  const walk = (body: string) => `
+  // Slices along the first walked dim go to separate threads when their writes cannot meet: always
+  // for gather (a fresh output), and for scatter when each slice's span of the output (the other
+  // dims and every index along the scattered one) fits within the first dim's stride. Each thread
+  // stops at its first bad index; the first in walk order is reported.
+  const walk = (body: string, disjoint: string) => `
   const int nd = meta[0];
   const int32_t *sh = meta + 1, *s0 = sh + nd, *s1 = s0 + nd, *s2 = s1 + nd;
   int64_t n = 1;
   for (int d = 0; d < nd; d++) n *= sh[d];
-  int64_t idx[16], i0, i1, i2;
-  FM_ODO_START(nd, sh, 0, s0, s1, s2, i0, i1, i2, idx)
-  for (int64_t e = 0; e < n; e++) {
-    const int64_t k = I[i2];
-    if (k < 0 || k >= size) return e;
-    ${body}
-    FM_ODO_NEXT(nd, sh, s0, s1, s2, i0, i1, i2, idx)
-  }
-  return -1;`;
+  if (n == 0) return -1;
+  const int64_t slices = nd > 0 ? sh[0] : 1, slice = n / slices;
+  int64_t first = INT64_MAX;
+  #define FM_WALK int64_t idx[16], i0, i1, i2; FM_ODO_START(nd, sh, lo * slice, s0, s1, s2, i0, i1, i2, idx) \\
+  for (int64_t e = lo * slice; e < hi * slice; e++) { \\
+    const int64_t k = I[i2]; \\
+    if (k < 0 || k >= size) { _Pragma("omp critical") { if (e < first) first = e; } break; } \\
+    ${body} \\
+    FM_ODO_NEXT(nd, sh, s0, s1, s2, i0, i1, i2, idx) }
+  if (nd > 0 && (${disjoint})) { FM_PARALLEL(slices, n, FM_WALK) } else { const int64_t lo = 0, hi = slices; FM_WALK }
+  #undef FM_WALK
+  return first == INT64_MAX ? -1 : first;`;
+  const scatterDisjoint = `s0[0] != 0 && ({ int64_t ext_ = 1 + (size - 1) * (dstride < 0 ? -dstride : dstride); for (int d = 1; d < nd; d++) ext_ += (int64_t)(sh[d] - 1) * (s0[d] < 0 ? -s0[d] : s0[d]); ext_ <= (s0[0] < 0 ? -(int64_t)s0[0] : (int64_t)s0[0]); })`;
   for (const d of allTypes) {
     const t = ctype[d];
-    out.push(`int64_t fm_gather_${tag[d]}(const int32_t* meta, ${t}* restrict O, const ${t}* restrict X, const int64_t* restrict I, int64_t size, int64_t dstride) {${walk('O[i0] = X[i1 + k * dstride];')}\n}\n`);
+    out.push(`int64_t fm_gather_${tag[d]}(const int32_t* meta, ${t}* restrict O, const ${t}* restrict X, const int64_t* restrict I, int64_t size, int64_t dstride) {${walk('O[i0] = X[i1 + k * dstride];', '1')}\n}\n`);
     const add = d === 'bool' ? 'O[at] = O[at] || S[i1];' : 'O[at] += S[i1];';
-    out.push(`int64_t fm_scatter_${tag[d]}(const int32_t* meta, ${t}* restrict O, const ${t}* restrict S, const int64_t* restrict I, int64_t size, int64_t dstride, int accumulate) {${walk(`const int64_t at = i0 + k * dstride; if (accumulate) { ${add} } else O[at] = S[i1];`)}\n}\n`);
+    out.push(`int64_t fm_scatter_${tag[d]}(const int32_t* meta, ${t}* restrict O, const ${t}* restrict S, const int64_t* restrict I, int64_t size, int64_t dstride, int accumulate) {${walk(`const int64_t at = i0 + k * dstride; if (accumulate) { ${add} } else O[at] = S[i1];`, scatterDisjoint)}\n}\n`);
   }
   return out;
 }
