@@ -76,12 +76,19 @@ export async function createNcclGroup(store: TCPStore | null, rank: number, worl
     id = await store!.get('fiamma/nccl/unique_id');
   }
   if (store) {
-    await store.add('fiamma/nccl/joined', 1);
+    // Two rounds: everyone joins, then everyone says it saw the others. Rank 0 hosts the store in
+    // its own event loop, which ncclCommInitRank blocks: it must be the last rank to need the store.
     const started = Date.now();
-    while ((await store.add('fiamma/nccl/joined', 0)) < worldSize) {
-      if (Date.now() - started > timeoutMs) throw timeoutError('initProcessGroup', { rank, size: worldSize, backend: 'nccl', timeoutMs });
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const everyone = async (key: string) => {
+      await store.add(key, 1);
+      while ((await store.add(key, 0)) < worldSize) {
+        if (Date.now() - started > timeoutMs) throw timeoutError('initProcessGroup', { rank, size: worldSize, backend: 'nccl', timeoutMs });
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await everyone('fiamma/nccl/joined');
+    if (rank === 0) await everyone('fiamma/nccl/left');
+    else await store.add('fiamma/nccl/left', 1);
   }
   const comm: bigint[] = [0n];
   lib.check('initProcessGroup', 'ncclCommInitRank', lib.fn('int ncclCommInitRank(_Out_ void **comm, int nranks, ncclUniqueId id, int rank)')(comm, worldSize, { internal: id }, rank));
@@ -217,6 +224,13 @@ export class NcclGroup implements ProcessGroup {
     const result = [0];
     let destroyed = false;
     const destroyEvent = () => void (destroyed || ((destroyed = true), drv.fn('int cuEventDestroy_v2(uintptr_t event)')(ev[0])));
+    // On a timeout the collective may never finish: the communicator is aborted (its kernels
+    // leave the stream, as PyTorch's watchdog does) and the group is unusable after.
+    const abort = () => {
+      this.lib.fn('int ncclCommAbort(void *comm)')(this.comm);
+      this.destroyed = true;
+      destroyEvent();
+    };
     return new PolledWork(op, this, () => {
       this.lib.check(op, 'ncclCommGetAsyncError', asyncError(this.comm, result));
       this.lib.check(op, 'NCCL (asynchronous)', result[0]!, this.comm);
@@ -224,6 +238,6 @@ export class NcclGroup implements ProcessGroup {
       if (status === CUDA_ERROR_NOT_READY) return false;
       drv.check('cuEventQuery', status, op);
       return true;
-    }, destroyEvent, tensors);
+    }, destroyEvent, tensors, abort);
   }
 }

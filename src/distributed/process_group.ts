@@ -81,6 +81,8 @@ export class PolledWork implements Work {
     private readonly finish: (() => void) | null = null,
     /** Keeps the buffers the engine is reading or writing alive until it has finished. */
     readonly keepAlive: readonly unknown[] = [],
+    /** Runs when the wait gives up (NCCL aborts its communicator). */
+    private readonly onTimeout: (() => void) | null = null,
   ) {}
   isCompleted(): boolean {
     if (!this.done && this.test()) this.complete();
@@ -93,7 +95,10 @@ export class PolledWork implements Work {
     while (!this.isCompleted()) {
       if ((++polls & 255) !== 0) continue; // reading the clock costs more than a poll
       const waited = Date.now() - started;
-      if (waited > this.group.timeoutMs) throw timeoutError(this.describe, this.group);
+      if (waited > this.group.timeoutMs) {
+        this.onTimeout?.();
+        throw timeoutError(this.describe, this.group);
+      }
       if (waited < SPIN_MS) continue;
       Atomics.wait(sleeper, 0, 0, sleepMs);
       sleepMs = Math.min(MAX_SLEEP_MS, sleepMs * 2);

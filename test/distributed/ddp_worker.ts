@@ -108,6 +108,23 @@ async function unused(): Promise<void> {
   const all = fm.zeros([dist.getWorldSize(), 3, 8]);
   dist.allGatherIntoTensor(all, spareGrad);
   assert.ok((all.select(0, 0).sub(all.select(0, 1)).abs().max().item() as number) === 0, 'every rank holds the same averaged gradient');
+
+  // eval mode still synchronises (as PyTorch): fine-tuning with frozen batch norm statistics.
+  const frozen = makeNet(0);
+  const ddpEval = new nn.parallel.DistributedDataParallel(frozen);
+  ddpEval.eval();
+  ddpEval(x.mul(r + 1)).sum().backward();
+  const g = frozen.fc2.weight.grad!.clone();
+  const both = fm.zeros([dist.getWorldSize(), 3, 8]);
+  dist.allGatherIntoTensor(both, g);
+  assert.equal(both.select(0, 0).sub(both.select(0, 1)).abs().max().item(), 0, 'eval-mode gradients are averaged');
+
+  // A parameter the output does not use, but the loss does: named, rather than silently unsynchronised.
+  const net3 = makeNet(0, true);
+  const ddp3 = new nn.parallel.DistributedDataParallel(net3, { findUnusedParameters: true });
+  assert.throws(() => fm.nn.F.crossEntropy(ddp3(x), y).add(net3.spare!.weight.sum()).backward(),
+    /DistributedDataParallel: parameter 'spare.weight' got a gradient although the forward's output does not use it/);
+  dist.barrier();
   console.log(`ddp unused ok on rank ${r}`);
 }
 

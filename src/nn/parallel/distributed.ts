@@ -74,7 +74,8 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   override forward(...args: Parameters<M['forward']>): ReturnType<M['forward']> {
     if (this.broadcastBuffers && this.processGroup.size > 1) syncFromRankZero(this.module.buffers(), this.processGroup);
     const out = (this.module as unknown as (...a: unknown[]) => ReturnType<M['forward']>)(...args);
-    if (this.requireSync && this.training && isGradEnabled()) {
+    // As PyTorch: whenever a backward may follow (grad enabled), in training or eval mode alike.
+    if (this.requireSync && isGradEnabled()) {
       this.reducer.prepare(this.findUnusedParameters ? unusedParameters(this.module, out) : new Set());
     }
     return out;

@@ -103,6 +103,15 @@ export class Reducer {
   }
 
   private setReady(p: Tensor): void {
+    if (this.ready.has(p)) {
+      // An unused parameter (counted ready at the start) that got a gradient after all: its bucket
+      // may already be reduced without it, and the ranks would silently disagree.
+      throw new DistributedError(
+        'DistributedDataParallel',
+        `parameter '${this.names.get(p)}' got a gradient although the forward's output does not use it (findUnusedParameters counted it as unused): ` +
+          'a loss term outside the module\'s output, or a weight used outside forward. Compute every use inside forward.',
+      );
+    }
     this.ready.add(p);
     const b = this.bucketOf.get(p)!;
     b.pending--;
