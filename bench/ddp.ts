@@ -7,8 +7,9 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SPINCOUNT, repoRoot } from './peer.js';
+import { SPINCOUNT, machineTicks, repoRoot } from './peer.js';
 import { measuredReport, mlpParams, type Measured } from './scaling_model.js';
+import { localDate, table } from './report.js';
 
 /** The line prefix of a worker's (either framework's) JSON result. */
 export const RESULT_PREFIX = 'DDP_WORKER_RESULT ';
@@ -85,13 +86,6 @@ export interface AllReduceFigures {
   tinySec: number;
 }
 
-/** The median of `xs`. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** The q-quantile of `xs` (nearest rank). */
 function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((p, r) => p - r);
@@ -118,12 +112,10 @@ export function whyNoDdp(env: NodeJS.ProcessEnv = process.env): string | null {
 /** Clock ticks the machine spent busy and in total, and those this process and its reaped children used. */
 function ticks(): { busy: number; total: number; mine: number } | null {
   try {
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
-    const busy = user! + nice! + system! + irq! + softirq! + steal!;
     const stat = readFileSync('/proc/self/stat', 'utf8');
     // Fields 14-17 (utime, stime, cutime, cstime); the launched ranks are reaped children (of mpirun, of python).
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return { busy, total: busy + idle! + iowait!, mine: f[11]! + f[12]! + f[13]! + f[14]! };
+    return { ...machineTicks(), mine: f[11]! + f[12]! + f[13]! + f[14]! };
   } catch {
     return null;
   }
@@ -189,17 +181,6 @@ function fmt(v: number | null | undefined, digits = 3): string {
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toPrecision(digits);
 }
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : `${(100 * v).toFixed(0)}%`);
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ');
-  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n');
-}
-
-function localDate(d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
 
 function allReduceFigures(r: WorkerResult | null): AllReduceFigures | null {
   const a = r?.allReduce;

@@ -3,7 +3,8 @@
 // times steps with and without gradient synchronisation, optionally all-reduce; rank 0 prints JSON.
 import { parseArgs } from 'node:util';
 import * as fm from '../src/index.js';
-import { ALL_REDUCE_BIG_NUMEL, RESULT_PREFIX, median, type PhaseMs, type WorkerResult } from './ddp.js';
+import { ALL_REDUCE_BIG_NUMEL, RESULT_PREFIX, type PhaseMs, type WorkerResult } from './ddp.js';
+import { median } from './report.js';
 
 const { nn, optim, distributed: dist } = fm;
 const { values: args } = parseArgs({

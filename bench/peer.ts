@@ -110,13 +110,17 @@ function processTicks(pid: number | 'self'): number {
   return f[11]! + f[12]!;
 }
 
+/** Clock ticks the whole machine spent busy (steal included) and in total, from /proc/stat (Linux only: throws elsewhere). */
+export function machineTicks(): { busy: number; total: number } {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+  const busy = user! + nice! + system! + irq! + softirq! + steal!;
+  return { busy, total: busy + idle! + iowait! };
+}
+
 /** Reads /proc (Linux) for this process and the running peer `pids`; null elsewhere. */
 function cpuSample(pids: readonly number[]): CpuSample | null {
   try {
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
-    const busy = user! + nice! + system! + irq! + softirq! + steal!;
-    const mine = pids.reduce((t, pid) => t + processTicks(pid), processTicks('self'));
-    return { busy, total: busy + idle! + iowait!, mine };
+    return { ...machineTicks(), mine: pids.reduce((t, pid) => t + processTicks(pid), processTicks('self')) };
   } catch {
     return null;
   }

@@ -9,14 +9,9 @@ import { CpuMeter, Peer, SPINCOUNT, repoRoot } from './peer.js';
 import { startTfjs, tfjsWorkload } from './tfjs_peer.js';
 import { cpuKernelsInUse, getNumThreads } from '../src/index.js';
 import { ddpBench, whyNoDdp, type DdpResults } from './ddp.js';
+import { localDate, median, table } from './report.js';
 
 // --- timing --------------------------------------------------------------------------------
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function time(w: Workload): Timing {
   const run = w.setup();
@@ -50,12 +45,6 @@ function fmt(v: number | null): string {
   return v.toPrecision(3);
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ');
-  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n');
-}
-
 /** The DDP scaling bench (bench/ddp.ts), or why it did not run; a failure there does not lose the figures above. */
 async function runDdp(root: string): Promise<DdpResults | { skipped: string } | { error: string }> {
   const why = whyNoDdp();
@@ -69,11 +58,6 @@ async function runDdp(root: string): Promise<DdpResults | { skipped: string } | 
     console.log(`\nDDP scaling failed: ${(e as Error).message}`);
     return { error: (e as Error).message };
   }
-}
-
-function localDate(d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
 }
 
 async function main(): Promise<void> {

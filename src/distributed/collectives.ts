@@ -2,11 +2,11 @@
 // global ranks translated to group ranks, lists flattened for the engine and split back.
 import type { Tensor } from '../tensor/tensor.js';
 import { DistributedError } from '../errors.js';
-import { noGrad } from '../autograd/grad_mode.js';
 import { isFloating } from '../dtype.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { empty } from '../functional/creation.js';
-import { cat } from '../functional/shape.js';
+import { markWritten } from '../functional/inplace.js';
+import { flatten, unflatten } from './flat.js';
 import { defaultProcessGroup } from './state.js';
 import { completedWork, type ProcessGroup, type ReduceOpName, type Work } from './process_group.js';
 
@@ -61,10 +61,6 @@ function checkList(op: string, g: ProcessGroup, list: readonly Tensor[], like: T
   });
 }
 
-/** Marks tensors the engine wrote as changed, so autograd notices a saved tensor was overwritten. */
-function touched(...ts: (Tensor | null)[]): void {
-  for (const t of ts) if (t) t.storage.version++;
-}
 
 /** Runs `after` once `work` completes; waits now unless asyncOp. */
 function finish<O extends CollectiveOptions>(work: Work, opts: O | undefined, after?: () => void): CollectiveResult<O> {
@@ -92,20 +88,6 @@ function notAMember<O extends CollectiveOptions>(opts: O | undefined): Collectiv
   return (opts?.asyncOp ? completedWork : undefined) as CollectiveResult<O>;
 }
 
-/** A flat tensor holding the list's tensors end to end (input of gather-like engines). */
-function flatten(list: readonly Tensor[]): Tensor {
-  return noGrad(() => cat(list.map((t) => t.reshape([-1]))));
-}
-/** Copies the blocks of a flat tensor back into the list. */
-function unflatten(flat: Tensor, list: readonly Tensor[]): void {
-  noGrad(() => {
-    let at = 0;
-    for (const t of list) {
-      t.copy_(flat.narrow(0, at, t.numel()).reshape(t.shape));
-      at += t.numel();
-    }
-  });
-}
 function like(t: Tensor, blocks: number): Tensor {
   return empty([blocks * t.numel()], { dtype: t.dtype, device: t.device });
 }
@@ -120,7 +102,7 @@ export function allReduce<O extends ReduceOptions>(tensor: Tensor, opts?: O): Co
   const op = opts?.op ?? 'sum';
   checkTensor('allReduce', g, tensor);
   checkOp('allReduce', op, tensor);
-  return finish(g.allReduce(tensor, op), opts, () => touched(tensor));
+  return finish(g.allReduce(tensor, op), opts, () => markWritten(tensor));
 }
 
 /** Copies rank `src`'s tensor into every rank's tensor. Example: `distributed.broadcast(w, 0)`. */
@@ -128,7 +110,7 @@ export function broadcast<O extends CollectiveOptions>(tensor: Tensor, src: numb
   const g = opts?.group ?? defaultProcessGroup('broadcast');
   if (g.rank < 0) return notAMember(opts);
   checkTensor('broadcast', g, tensor);
-  return finish(g.broadcast(tensor, groupRank('broadcast', g, src, 'source')), opts, () => touched(tensor));
+  return finish(g.broadcast(tensor, groupRank('broadcast', g, src, 'source')), opts, () => markWritten(tensor));
 }
 
 /** Combines `tensor` across ranks into rank `dst`'s tensor (others keep theirs). Example: `distributed.reduce(loss, 0)`. */
@@ -138,7 +120,7 @@ export function reduce<O extends ReduceOptions>(tensor: Tensor, dst: number, opt
   const op = opts?.op ?? 'sum';
   checkTensor('reduce', g, tensor);
   checkOp('reduce', op, tensor);
-  return finish(g.reduce(tensor, groupRank('reduce', g, dst, 'destination'), op), opts, () => touched(tensor));
+  return finish(g.reduce(tensor, groupRank('reduce', g, dst, 'destination'), op), opts, () => markWritten(tensor));
 }
 
 /** Fills `tensorList[r]` with rank r's `tensor` on every rank. Example: `distributed.allGather(parts, mine)`. */
@@ -158,7 +140,7 @@ export function allGatherIntoTensor<O extends CollectiveOptions>(output: Tensor,
   checkTensor('allGatherIntoTensor', g, input, 'input');
   checkTensor('allGatherIntoTensor', g, output, 'output');
   checkBlocks('allGatherIntoTensor', g, output, input);
-  return finish(g.allGather(output, input), opts, () => touched(output));
+  return finish(g.allGather(output, input), opts, () => markWritten(output));
 }
 
 function checkBlocks(op: string, g: ProcessGroup, whole: Tensor, block: Tensor): void {
@@ -207,7 +189,7 @@ export function scatter<O extends ScatterOptions>(tensor: Tensor, opts?: O): Col
   } else if (list && list.length > 0) {
     throw new DistributedError('scatter', `only the source rank ${g.ranks[src]} passes a scatterList (this is rank ${g.ranks[g.rank]})`);
   }
-  return finish(g.scatter(tensor, g.rank === src ? flatten(list!) : null, src), opts, () => touched(tensor));
+  return finish(g.scatter(tensor, g.rank === src ? flatten(list!) : null, src), opts, () => markWritten(tensor));
 }
 
 /** Reduces `inputList` element-wise across ranks; rank r keeps the reduction of everyone's `inputList[r]` in `output`. */
@@ -218,7 +200,7 @@ export function reduceScatter<O extends ReduceOptions>(output: Tensor, inputList
   checkTensor('reduceScatter', g, output, 'output');
   checkOp('reduceScatter', op, output);
   checkList('reduceScatter', g, inputList, output, 'inputList');
-  return finish(g.reduceScatter(output, flatten(inputList), op), opts, () => touched(output));
+  return finish(g.reduceScatter(output, flatten(inputList), op), opts, () => markWritten(output));
 }
 
 /** reduceScatter from one input tensor of `size` blocks (PyTorch's reduce_scatter_tensor). */
@@ -230,7 +212,7 @@ export function reduceScatterTensor<O extends ReduceOptions>(output: Tensor, inp
   checkTensor('reduceScatterTensor', g, input, 'input');
   checkOp('reduceScatterTensor', op, output);
   checkBlocks('reduceScatterTensor', g, input, output);
-  return finish(g.reduceScatter(output, input, op), opts, () => touched(output));
+  return finish(g.reduceScatter(output, input, op), opts, () => markWritten(output));
 }
 
 /** Rank r sends `inputList[s]` to rank s, which receives it in `outputList[r]`. */
@@ -253,7 +235,7 @@ export function allToAllSingle<O extends CollectiveOptions>(output: Tensor, inpu
   if (input.numel() % g.size !== 0 || output.numel() !== input.numel() || output.dtype !== input.dtype) {
     throw new DistributedError('allToAllSingle', `input and output must hold the same dtype and a multiple of ${g.size} elements, got a ${describe(input)} and a ${describe(output)}`);
   }
-  return finish(g.allToAll(output, input), opts, () => touched(output));
+  return finish(g.allToAll(output, input), opts, () => markWritten(output));
 }
 
 /** Waits until every rank of the group has reached the barrier. */
@@ -281,7 +263,7 @@ export function irecv(tensor: Tensor, src: number, opts?: P2POptions): Work {
   const g = opts?.group ?? defaultProcessGroup('irecv');
   if (g.rank < 0) return completedWork;
   checkTensor('irecv', g, tensor);
-  return finish(g.recv(tensor, groupRank('irecv', g, src, 'source'), opts?.tag ?? 0), { asyncOp: true }, () => touched(tensor));
+  return finish(g.recv(tensor, groupRank('irecv', g, src, 'source'), opts?.tag ?? 0), { asyncOp: true }, () => markWritten(tensor));
 }
 /** Sends `tensor` to rank `dst` and waits. Example: `distributed.send(t, 1)`. */
 export function send(tensor: Tensor, dst: number, opts?: P2POptions): void {

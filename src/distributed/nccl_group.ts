@@ -8,7 +8,8 @@ import { bytesPerElement } from '../dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { DistributedError } from '../errors.js';
 import { loadLibrary, LibraryNotFound } from '../backend/cuda/libs.js';
-import { cudaRuntime, type CudaDevice, type CudaStorage } from '../backend/cuda/index.js';
+import { addr, cudaRuntime, type CudaDevice, type CudaStorage } from '../backend/cuda/index.js';
+import type { View } from '../backend/interface.js';
 import { currentDevice } from '../cuda.js';
 import { PolledWork, timeoutError, type ProcessGroup, type ReduceOpName, type Work } from './process_group.js';
 import type { TCPStore } from './store.js';
@@ -185,7 +186,7 @@ export class NcclGroup implements ProcessGroup {
   }
 
   private ptr(t: Tensor): number {
-    return (t.storage.handle as CudaStorage).ptr + t.offset * bytesPerElement(t.dtype);
+    return addr(t.view_() as View<CudaStorage>);
   }
   private call(name: string, proto: string, ...args: unknown[]): void {
     this.lib.check(name, name, this.lib.fn(proto)(...args), this.comm);

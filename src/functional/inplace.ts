@@ -110,3 +110,11 @@ export function elementwiseInPlace(self: Tensor, op: UnaryOpName | BinaryOpName,
   return true;
 }
 const noParams: readonly number[] = [];
+
+/**
+ * Marks tensors that a kernel outside the op registry wrote in place (a collective, a fused
+ * optimizer step), as in-place ops do: autograd then sees that a saved tensor changed.
+ */
+export function markWritten(...tensors: (Tensor | null)[]): void {
+  for (const t of tensors) if (t) t.storage.version++;
+}

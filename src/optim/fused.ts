@@ -4,6 +4,7 @@
 // FIAMMA_OPTIM_FUSED=0 forces the per-op path.
 import type { Tensor } from '../tensor/tensor.js';
 import type { AdamHyper, Backend, SgdHyper } from '../backend/interface.js';
+import { markWritten } from '../functional/inplace.js';
 
 function enabled(): boolean {
   return process.env['FIAMMA_OPTIM_FUSED'] !== '0';
@@ -21,17 +22,13 @@ function fusedBackend(tensors: readonly Tensor[], has: (b: Backend) => boolean):
   return be;
 }
 
-/** Marks the tensors a kernel changed in place, as in-place ops do (autograd checks the version). */
-function touched(tensors: readonly (Tensor | null)[]): void {
-  for (const t of tensors) if (t) t.storage.version++;
-}
 
 /** One Adam/AdamW step of p through the fused kernel; false when it cannot run (the caller does the per-op step). */
 export function fusedAdamStep(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, vmax: Tensor | null, h: AdamHyper): boolean {
   const be = fusedBackend(vmax ? [p, grad, m, v, vmax] : [p, grad, m, v], (b) => b.adamStep !== undefined);
   if (!be) return false;
   be.adamStep!(p.view_(), grad.view_(), m.view_(), v.view_(), vmax?.view_() ?? null, h);
-  touched([p, m, v, vmax]);
+  markWritten(p, m, v, vmax);
   return true;
 }
 
@@ -40,6 +37,6 @@ export function fusedSgdStep(p: Tensor, grad: Tensor, buf: Tensor | null, h: Sgd
   const be = fusedBackend(buf ? [p, grad, buf] : [p, grad], (b) => b.sgdStep !== undefined);
   if (!be) return false;
   be.sgdStep!(p.view_(), grad.view_(), buf?.view_() ?? null, h);
-  touched([p, buf]);
+  markWritten(p, buf);
   return true;
 }

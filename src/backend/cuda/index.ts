@@ -167,8 +167,8 @@ function setI64(a: Int32Array, at: number, v: number): void {
 }
 
 
-/** The device address of a view's first element. */
-function addr(v: V): number {
+/** The device address of a view's first element (NCCL's buffers too). */
+export function addr(v: V): number {
   return v.storage.ptr + v.offset * bytesPerElement(v.dtype);
 }
 

@@ -4,9 +4,9 @@ import { Module } from '../module.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Device, type DeviceLike } from '../../device.js';
 import { DistributedError, ValueError } from '../../errors.js';
-import { isGradEnabled, noGrad } from '../../autograd/grad_mode.js';
+import { isGradEnabled } from '../../autograd/grad_mode.js';
 import { AccumulateGrad, type Node } from '../../autograd/node.js';
-import { cat } from '../../functional/shape.js';
+import { flatten, unflatten } from '../../distributed/flat.js';
 import { broadcast } from '../../distributed/collectives.js';
 import { defaultProcessGroup } from '../../distributed/state.js';
 import type { ProcessGroup } from '../../distributed/process_group.js';
@@ -142,17 +142,11 @@ function syncFromRankZero(tensors: readonly Tensor[], group: ProcessGroup): void
     list.push(t);
     byDtype.set(t.dtype, list);
   }
-  noGrad(() => {
-    for (const list of byDtype.values()) {
-      const flat = cat(list.map((t) => t.reshape([-1])));
-      broadcast(flat, group.ranks[0]!, { group });
-      let at = 0;
-      for (const t of list) {
-        t.copy_(flat.narrow(0, at, t.numel()).reshape(t.shape));
-        at += t.numel();
-      }
-    }
-  });
+  for (const list of byDtype.values()) {
+    const flat = flatten(list);
+    broadcast(flat, group.ranks[0]!, { group });
+    unflatten(flat, list);
+  }
 }
 
 /** The parameters that the graph of `out` does not reach. */

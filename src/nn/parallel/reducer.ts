@@ -5,7 +5,8 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { DistributedError } from '../../errors.js';
 import { noGrad } from '../../autograd/grad_mode.js';
 import { queueCallback } from '../../autograd/engine.js';
-import { cat } from '../../functional/shape.js';
+import { flatten } from '../../distributed/flat.js';
+import { bytesPerElement } from '../../dtype.js';
 import { tensor, zeros } from '../../functional/creation.js';
 import { allReduce } from '../../distributed/collectives.js';
 import type { ProcessGroup, Work } from '../../distributed/process_group.js';
@@ -27,7 +28,7 @@ export function assignBuckets(params: readonly Tensor[], capBytes: number): Tens
   let current: Tensor[] = [];
   let bytes = 0;
   for (const p of params) {
-    const size = p.numel() * (p.dtype === 'float64' ? 8 : 4);
+    const size = p.numel() * bytesPerElement(p.dtype);
     const cap = buckets.length === 0 ? Math.min(FIRST_BUCKET_BYTES, capBytes) : capBytes;
     if (current.length > 0 && (bytes + size > cap || current[0]!.dtype !== p.dtype)) {
       buckets.push(current);
@@ -97,9 +98,9 @@ export class Reducer {
       queueCallback(() => this.finalize());
     }
     this.setReady(p);
-    // Polling the buckets in flight lets MPI move their data while backward goes on (its
+    // Polling a bucket in flight lets MPI move the data of all of them while backward goes on (its
     // nonblocking collectives progress only inside MPI calls); NCCL's run on the GPU regardless.
-    for (let i = 0; i < this.nextBucket; i++) this.buckets[i]!.work!.isCompleted();
+    this.buckets.slice(0, this.nextBucket).find((b) => !b.work!.isCompleted());
   }
 
   private setReady(p: Tensor): void {
@@ -120,7 +121,7 @@ export class Reducer {
   }
 
   private launch(b: Bucket): void {
-    b.flat = noGrad(() => cat(b.params.map((p) => (p.grad ?? zeros(p.shape, { dtype: p.dtype, device: p.device })).reshape([-1]))));
+    b.flat = flatten(b.params.map((p) => p.grad ?? zeros(p.shape, { dtype: p.dtype, device: p.device })));
     b.work = allReduce(b.flat, { op: 'avg', group: this.group, asyncOp: true });
   }
 
