@@ -172,8 +172,8 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       const batch = out.shape.slice(0, nd - 2);
       const bs = (v: V) => v.strides.slice(0, nd - 2);
       const [ars, acs, brs, bcs, crs, ccs] = [a.strides[nd - 2]!, a.strides[nd - 1]!, b.strides[nd - 2]!, b.strides[nd - 1]!, out.strides[nd - 2]!, out.strides[nd - 1]!];
-      // The micro-kernel's tiles are 14 rows by 32 columns, and threads split the row panels: a
-      // product whose tiles and threads are better filled transposed, C^T = B^T A^T, runs so
+      // The micro-kernel's tiles are 14 rows by 32 columns: a product whose tiles and threads are
+      // better filled transposed, C^T = B^T A^T, runs so
       // (measured on 2 threads: [32, 43264] @ [43264, 9] 9 -> 14 GFLOP/s, a convolution's weight
       // gradient [64, 7744] @ [7744, 288] 79 -> 127).
       const transpose = gemmFill(n, m, m * n * k < 2e6 ? 1 : threads) > 1.05 * gemmFill(m, n, m * n * k < 2e6 ? 1 : threads);
@@ -188,11 +188,15 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
 
 /**
  * The share of the GEMM micro-kernel's work that is useful for an m x n product on `threads`
- * threads: rows come in panels of 14 shared among threads, columns in tiles of 32 (gemm.c).
+ * threads (gemm.c): columns come in tiles of 32, every one computed whole; a short last row panel
+ * runs as kernels of 8, 4, 2 and 1 rows, so rows waste little. Threads take equal shares of the
+ * row panels (14 rows) or of the column tiles, whichever divides more evenly.
  */
 function gemmFill(m: number, n: number, threads: number): number {
-  const panels = Math.ceil(m / 14);
-  return (m / (14 * threads * Math.ceil(panels / threads))) * (n / (32 * Math.ceil(n / 32)));
+  const rp = Math.ceil(m / 14);
+  const cp = Math.ceil(n / 32);
+  const share = (p: number) => p / (threads * Math.ceil(p / threads));
+  return (n / (32 * cp)) * Math.max(share(rp), share(cp));
 }
 
 /** [nk, kept shape, kept x strides, kept out strides] for the dims `kept`, written from meta[at]. */

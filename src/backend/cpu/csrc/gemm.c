@@ -1,7 +1,8 @@
 // GEMM for the cpu backend: C = A @ B (+ C when accumulating) for strided A, B, C, in the
 // BLIS layout: B is packed into KC x NR panels and A into MR x KC panels, and a register-
 // blocked micro-kernel (GCC vector extensions: AVX-512, AVX2 or NEON, whichever -march gives)
-// computes MR x NR tiles. Threads (OpenMP) split the rows of each packed block.
+// computes MR x NR tiles. Threads (OpenMP) each compute a block of C's rows or columns, packing
+// their own operands.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,22 @@ static int omp_get_thread_num(void) { return 0; }
      read row by row (contiguous), a column-major one column by column. */                       \
   static void pack_a_##SFX(int64_t mr, int64_t kc, const T* a, int64_t rs, int64_t cs, T* out) {        \
     if (cs == 1 && rs != 1) {                                                                            \
+      /* 8 columns at a time: each row is read 8 contiguous values at a time into a block, and   \
+         the block written out as 8 packed columns, each MR contiguous values. */                  \
+      int64_t k = 0;                                                                                     \
+      if (mr == MR)                                                                                      \
+        for (; k + 8 <= kc; k += 8) {                                                                    \
+          T blk[MR][8];                                                                                  \
+          for (int i = 0; i < MR; i++) memcpy(blk[i], a + i * rs + k, 8 * sizeof(T));                   \
+          for (int kk = 0; kk < 8; kk++)                                                                 \
+            for (int i = 0; i < MR; i++) out[(k + kk) * MR_##SFX + i] = blk[i][kk];                      \
+        }                                                                                                \
       for (int64_t i = 0; i < mr; i++) {                                                                 \
         const T* row = a + i * rs;                                                                       \
-        for (int64_t k = 0; k < kc; k++) out[k * MR_##SFX + i] = row[k];                                 \
+        for (int64_t kk = k; kk < kc; kk++) out[kk * MR_##SFX + i] = row[kk];                            \
       }                                                                                                  \
-      for (int64_t k = 0; k < kc; k++)                                                                   \
-        for (int64_t i = mr; i < MR_##SFX; i++) out[k * MR_##SFX + i] = 0;                               \
+      for (int64_t kk = k; kk < kc; kk++)                                                                \
+        for (int64_t i = mr; i < MR_##SFX; i++) out[kk * MR_##SFX + i] = 0;                              \
       return;                                                                                            \
     }                                                                                                    \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
@@ -71,24 +82,25 @@ static int omp_get_thread_num(void) { return 0; }
     }                                                                                                    \
   }                                                                                                      \
                                                                                                          \
-  /* One MR x NR tile: acc = Apanel @ Bpanel over kc, then C (+)= acc for the valid mr x nr part. */    \
-  static void micro_##SFX(int64_t kc, const T* restrict a, const T* restrict b, T* c, int64_t rs,       \
-                          int64_t cs, int64_t mr, int64_t nr, int accumulate) {                          \
+  /* R rows (R <= MR, a compile-time constant once inlined) of a tile: acc = Apanel @ Bpanel over  \
+     kc, then C (+)= acc for the valid R x nr part. The A panel is packed MR rows high whatever R. */  \
+  static inline __attribute__((always_inline)) void rows_##SFX(const int R, int64_t kc,                \
+      const T* restrict a, const T* restrict b, T* c, int64_t rs, int64_t cs, int64_t nr, int accumulate) { \
     v_##SFX acc[MR][NV];                                                                                 \
-    for (int i = 0; i < MR; i++)                                                                         \
+    for (int i = 0; i < R; i++)                                                                          \
       for (int v = 0; v < NV; v++) acc[i][v] = (v_##SFX){0};                                             \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
       v_##SFX bv[NV];                                                                                    \
       for (int v = 0; v < NV; v++) memcpy(&bv[v], b + v * VLEN, sizeof(v_##SFX));                       \
-      for (int i = 0; i < MR; i++) {                                                                     \
+      for (int i = 0; i < R; i++) {                                                                      \
         T ai = a[i];                                                                                     \
         for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];                                            \
       }                                                                                                  \
       a += MR;                                                                                           \
       b += NR_##SFX;                                                                                     \
     }                                                                                                    \
-    if (mr == MR && nr == NR_##SFX && cs == 1) {                                                         \
-      for (int i = 0; i < MR; i++) {                                                                     \
+    if (nr == NR_##SFX && cs == 1) {                                                                     \
+      for (int i = 0; i < R; i++) {                                                                      \
         T* row = c + i * rs;                                                                             \
         for (int v = 0; v < NV; v++) {                                                                  \
           v_##SFX cur;                                                                                   \
@@ -100,12 +112,39 @@ static int omp_get_thread_num(void) { return 0; }
       return;                                                                                            \
     }                                                                                                    \
     T tile[MR][NR_##SFX];                                                                                \
-    memcpy(tile, acc, sizeof tile);                                                                      \
-    for (int64_t i = 0; i < mr; i++)                                                                     \
+    memcpy(tile, acc, sizeof(T) * R * NR_##SFX);                                                         \
+    for (int64_t i = 0; i < R; i++)                                                                      \
       for (int64_t j = 0; j < nr; j++) {                                                                 \
         T* p = c + i * rs + j * cs;                                                                      \
         *p = accumulate ? *p + tile[i][j] : tile[i][j];                                                  \
       }                                                                                                  \
+  }                                                                                                      \
+  static void rows_full_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
+    rows_##SFX(MR, kc, a, b, c, rs, cs, nr, acc);                                                        \
+  }                                                                                                      \
+  static void rows8_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
+    rows_##SFX(8, kc, a, b, c, rs, cs, nr, acc);                                                         \
+  }                                                                                                      \
+  static void rows4_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
+    rows_##SFX(4, kc, a, b, c, rs, cs, nr, acc);                                                         \
+  }                                                                                                      \
+  static void rows2_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
+    rows_##SFX(2, kc, a, b, c, rs, cs, nr, acc);                                                         \
+  }                                                                                                      \
+  static void rows1_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
+    rows_##SFX(1, kc, a, b, c, rs, cs, nr, acc);                                                         \
+  }                                                                                                      \
+                                                                                                         \
+  /* One MR x NR tile, mr x nr of it valid. A short last panel (a batch of 128 leaves 2 rows    \
+     past 9 panels of 14) runs as kernels of 8, 4, 2 and 1 rows rather than a whole panel. */   \
+  static void micro_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs,              \
+                          int64_t mr, int64_t nr, int acc) {                                              \
+    if (mr == MR) { rows_full_##SFX(kc, a, b, c, rs, cs, nr, acc); return; }                             \
+    int64_t i = 0;                                                                                       \
+    if (mr - i >= 8 && MR > 8) { rows8_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 8; }      \
+    if (mr - i >= 4 && MR > 4) { rows4_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 4; }      \
+    if (mr - i >= 2 && MR > 2) { rows2_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 2; }      \
+    if (mr - i >= 1) rows1_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc);                             \
   }                                                                                                      \
                                                                                                          \
   /* Small products skip packing: one pass of plain loops. */                                           \
@@ -122,6 +161,42 @@ static int omp_get_thread_num(void) { return 0; }
     }                                                                                                    \
   }                                                                                                      \
                                                                                                          \
+  /* C[0:m, 0:n] (+)= A @ B on one thread, blocked BLIS-style: B in KC x NC blocks packed into NR-wide \
+     panels, A in MC x KC blocks packed into MR-high panels (buffers from the caller). */                \
+  static void gemm_serial_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs,   \
+                                const T* b, int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs,    \
+                                T* apack, T* bpack) {                                                     \
+    for (int64_t jc = 0; jc < n; jc += NC) {                                                             \
+      int64_t nc = n - jc < NC ? n - jc : NC;                                                            \
+      int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                                       \
+      for (int64_t pc = 0; pc < k; pc += KC) {                                                           \
+        int64_t kc = k - pc < KC ? k - pc : KC;                                                          \
+        int acc = pc > 0;                                                                                \
+        for (int64_t jp = 0; jp < np; jp++) {                                                            \
+          int64_t j0 = jp * NR_##SFX;                                                                    \
+          int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                          \
+          pack_b_##SFX(kc, nr, b + pc * brs + (jc + j0) * bcs, brs, bcs, bpack + jp * NR_##SFX * kc);   \
+        }                                                                                                \
+        for (int64_t ic = 0; ic < m; ic += MC) {                                                         \
+          int64_t mc = m - ic < MC ? m - ic : MC;                                                        \
+          for (int64_t ir = 0; ir < mc; ir += MR) {                                                      \
+            int64_t mr = mc - ir < MR ? mc - ir : MR;                                                    \
+            pack_a_##SFX(mr, kc, a + (ic + ir) * ars + pc * acs, ars, acs, apack + ir * kc);             \
+          }                                                                                              \
+          for (int64_t jp = 0; jp < np; jp++) {                                                          \
+            int64_t j0 = jp * NR_##SFX;                                                                  \
+            int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                        \
+            for (int64_t ir = 0; ir < mc; ir += MR) {                                                    \
+              int64_t mr = mc - ir < MR ? mc - ir : MR;                                                  \
+              micro_##SFX(kc, apack + ir * kc, bpack + jp * NR_##SFX * kc,                               \
+                          c + (ic + ir) * crs + (jc + j0) * ccs, crs, ccs, mr, nr, acc);                 \
+            }                                                                                            \
+          }                                                                                              \
+        }                                                                                                \
+      }                                                                                                  \
+    }                                                                                                    \
+  }                                                                                                      \
+                                                                                                         \
   void fm_gemm_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, \
                      int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
     if (m == 0 || n == 0) return;                                                                        \
@@ -129,54 +204,37 @@ static int omp_get_thread_num(void) { return 0; }
       small_##SFX(m, n, k, a, ars, acs, b, brs, bcs, c, crs, ccs);                                       \
       return;                                                                                            \
     }                                                                                                    \
-    int64_t nc_max = n < NC ? n : NC;                                                                    \
-    int64_t npanels = (nc_max + NR_##SFX - 1) / NR_##SFX;                                                \
-    T* bpack = aligned_alloc(64, ((npanels * NR_##SFX * KC * sizeof(T)) + 63) / 64 * 64);                \
     int nth = threads;                                                                                   \
     if ((double)m * n * k < 2e6) nth = 1; /* not worth waking threads */                                 \
-    /* One parallel region for the whole product (starting one per block costs microseconds):  \
-       threads pack each B block together, then each computes its share of rows against it,   \
-       and wait for one another before the next block overwrites the packed B. */              \
-    _Pragma("omp parallel num_threads(nth)") {                                                   \
-      int nt = omp_get_num_threads(), t = omp_get_thread_num();                                  \
-      int64_t panels = (m + MR - 1) / MR;                                                        \
-      int64_t r0 = panels * t / nt * MR, r1 = panels * (t + 1) / nt * MR;                        \
-      if (r1 > m) r1 = m;                                                                        \
-      T* apack = aligned_alloc(64, (MC * KC * sizeof(T) + 63) / 64 * 64);                        \
-      for (int64_t jc = 0; jc < n; jc += NC) {                                                   \
-        int64_t nc = n - jc < NC ? n - jc : NC;                                                  \
-        int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                             \
-        for (int64_t pc = 0; pc < k; pc += KC) {                                                 \
-          int64_t kc = k - pc < KC ? k - pc : KC;                                                \
-          int acc = pc > 0;                                                                      \
-          _Pragma("omp for schedule(static)")                                                    \
-          for (int64_t jp = 0; jp < np; jp++) {                                                  \
-            int64_t j0 = jp * NR_##SFX;                                                          \
-            int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                                \
-            pack_b_##SFX(kc, nr, b + pc * brs + (jc + j0) * bcs, brs, bcs, bpack + jp * NR_##SFX * kc); \
-          }                                                                                      \
-          for (int64_t ic = r0; ic < r1; ic += MC) {                                             \
-            int64_t mc = r1 - ic < MC ? r1 - ic : MC;                                            \
-            for (int64_t ir = 0; ir < mc; ir += MR) {                                            \
-              int64_t mr = mc - ir < MR ? mc - ir : MR;                                          \
-              pack_a_##SFX(mr, kc, a + (ic + ir) * ars + pc * acs, ars, acs, apack + ir * kc);   \
-            }                                                                                    \
-            for (int64_t jp = 0; jp < np; jp++) {                                                \
-              int64_t j0 = jp * NR_##SFX;                                                        \
-              int64_t nr = nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX;                              \
-              for (int64_t ir = 0; ir < mc; ir += MR) {                                          \
-                int64_t mr = mc - ir < MR ? mc - ir : MR;                                        \
-                micro_##SFX(kc, apack + ir * kc, bpack + jp * NR_##SFX * kc,                     \
-                            c + (ic + ir) * crs + (jc + j0) * ccs, crs, ccs, mr, nr, acc);       \
-              }                                                                                  \
-            }                                                                                    \
-          }                                                                                      \
-          _Pragma("omp barrier")                                                                 \
-        }                                                                                        \
-      }                                                                                          \
-      free(apack);                                                                               \
-    }                                                                                            \
-    free(bpack);                                                                                         \
+    /* Threads own disjoint blocks of C, each packing its own operands: no barrier inside the     \
+       product, so a thread the machine delays holds up no other until the end. The split is by   \
+       row panels or column panels, whichever wastes fewer micro-kernel lanes; on a tie the one    \
+       whose duplicated packing (A for a column split, B for a row split) is the smaller. */       \
+    int64_t rp = (m + MR - 1) / MR, cp = (n + NR_##SFX - 1) / NR_##SFX;                                  \
+    if (nth > rp && nth > cp) nth = (int)(rp > cp ? rp : cp);                                          \
+    double rows_fill = (double)rp / (nth * ((rp + nth - 1) / nth));                                      \
+    double cols_fill = (double)cp / (nth * ((cp + nth - 1) / nth));                                      \
+    int by_cols = cols_fill > 1.02 * rows_fill || (cols_fill * 1.02 >= rows_fill && m * k < k * n);      \
+    if (nth > (by_cols ? cp : rp)) by_cols = !by_cols;                                                   \
+    int64_t nc_max = n < NC ? n : NC;                                                                    \
+    size_t bbytes = ((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC * sizeof(T) + 63) / 64 * 64;     \
+    size_t abytes = (MC * KC * sizeof(T) + 63) / 64 * 64;                                                \
+    _Pragma("omp parallel num_threads(nth)") {                                                           \
+      int nt = omp_get_num_threads(), t = omp_get_thread_num();                                          \
+      T* apack = aligned_alloc(64, abytes);                                                              \
+      T* bpack = aligned_alloc(64, bbytes);                                                              \
+      if (by_cols) {                                                                                     \
+        int64_t j0 = cp * t / nt * NR_##SFX, j1 = cp * (t + 1) / nt * NR_##SFX;                          \
+        if (j1 > n) j1 = n;                                                                              \
+        if (j1 > j0) gemm_serial_##SFX(m, j1 - j0, k, a, ars, acs, b + j0 * bcs, brs, bcs, c + j0 * ccs, crs, ccs, apack, bpack); \
+      } else {                                                                                           \
+        int64_t i0 = rp * t / nt * MR, i1 = rp * (t + 1) / nt * MR;                                      \
+        if (i1 > m) i1 = m;                                                                              \
+        if (i1 > i0) gemm_serial_##SFX(i1 - i0, n, k, a + i0 * ars, ars, acs, b, brs, bcs, c + i0 * crs, crs, ccs, apack, bpack); \
+      }                                                                                                  \
+      free(apack);                                                                                       \
+      free(bpack);                                                                                       \
+    }                                                                                                    \
   }
 
 #if defined(__AVX512F__)
