@@ -780,6 +780,49 @@ describe('native gather/scatter against the ts reference', { skip: nativeSkip },
 });
 
 // ---------------------------------------------------------------------------------------------
+// Max pooling
+
+describe('native max pooling against the ts reference', { skip: nativeSkip }, () => {
+  /** [x shape, kernel, stride, padding, dilation]: windows inside the input (the table path) and reaching outside it (padding, ceil mode's last window). */
+  const cases: [number[], number[], number[], number[], number[]][] = [
+    [[64, 32, 26, 26], [2, 2], [2, 2], [0, 0], [1, 1]],
+    [[3, 5, 7, 9], [3, 2], [2, 3], [0, 0], [1, 2]],
+    [[2, 3, 1, 65], [1, 3], [1, 2], [0, 1], [1, 1]],
+    [[8, 16, 17, 13], [3, 3], [1, 1], [1, 1], [1, 1]],
+    [[4, 6, 15, 16], [3, 3], [2, 2], [1, 1], [2, 1]],
+  ];
+  const out = (len: number, k: number, s: number, p: number, d: number) => Math.floor((len + 2 * p - d * (k - 1) - 1) / s) + 1;
+  for (const dtype of floatTypes) {
+    test(`maxPool2d ${dtype}: values and indices equal, contiguous and strided input, NaN and infinities, 1 and 2 threads`, () => {
+      const rand = rng(900 + floatTypes.indexOf(dtype));
+      const saved = fm.getNumThreads();
+      try {
+        for (const [shape, k, s, p, d] of cases) {
+          for (const layout of ['contig', 'transposed', 'flipped'] as Layout[]) {
+            const x = randomView(dtype, shape, layout, rand, { special: 0.05 });
+            const oshape = [shape[0]!, shape[1]!, out(shape[2]!, k[0]!, s[0]!, p[0]!, d[0]!), out(shape[3]!, k[1]!, s[1]!, p[1]!, d[1]!)];
+            const y0 = randomView(dtype, oshape, 'contig', rand);
+            const i0 = randomView('int64', oshape, 'contig', rand);
+            const [yTs, iTs] = [cloneView(y0), cloneView(i0)];
+            ts.maxPool2d!(yTs, iTs, x, k, s, p, d);
+            for (const threads of [1, 2]) {
+              fm.setNumThreads(threads);
+              const [y, ind] = [cloneView(y0), cloneView(i0)];
+              nb.maxPool2d!(y, ind, x, k, s, p, d);
+              const what = `maxPool2d ${dtype} ${fmt(shape)} ${layout} k ${k} s ${s} p ${p} d ${d}, ${threads} thread(s)`;
+              checkSame(y, yTs, what);
+              checkSame(ind, iTs, `${what}: indices`);
+            }
+          }
+        }
+      } finally {
+        fm.setNumThreads(saved);
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // Threads
 
 describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
