@@ -862,6 +862,28 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
     }
   });
 
+  test('thin products with a long k (threads split k, then sum their parts): against the ts reference', () => {
+    // [9, 43264] @ [43264, 32] has one tile of C: only a k split gives the second thread work. Its
+    // transpose, [32, 43264] @ [43264, 9] (a convolution's weight gradient), runs as C^T = B^T A^T,
+    // so the parts are summed into a C with a column stride.
+    for (const dtype of floatTypes) {
+      fm.manualSeed(3);
+      const a = fm.randn([9, 43264], { dtype });
+      const b = fm.randn([43264, 32], { dtype });
+      for (const [what, f] of [['[9, 43264] @ [43264, 32]', () => fm.matmul(a, b)], ['[32, 43264] @ [43264, 9]', () => fm.matmul(b.T, a.T)]] as const) {
+        // The reference: the ts kernel on the same views.
+        const [x, y] = what.startsWith('[9') ? [a, b] : [b.T, a.T];
+        const expected = fm.empty([x.shape[0]!, y.shape[1]!], { dtype });
+        ts.matmul(expected.view_() as unknown as V, x.view_() as unknown as V, y.view_() as unknown as V);
+        const exp = expected.data();
+        const [r1, r2] = oneThenTwo(f);
+        for (const [got, threads] of [[r1, 1], [r2, 2]] as const) {
+          assertArraysClose(got, exp, { rtol: dtype === 'float32' ? 1e-3 : 1e-10, atol: dtype === 'float32' ? 1e-3 : 1e-10 }, `${what} ${dtype}, ${threads} thread(s)`);
+        }
+      }
+    }
+  });
+
   test('elementwise over 65536 elements (contiguous, transposed, broadcast, cast, where): bitwise equal', () => {
     fm.manualSeed(2);
     const x = fm.randn([700, 300]);

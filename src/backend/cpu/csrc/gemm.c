@@ -204,37 +204,64 @@ static int omp_get_thread_num(void) { return 0; }
       small_##SFX(m, n, k, a, ars, acs, b, brs, bcs, c, crs, ccs);                                       \
       return;                                                                                            \
     }                                                                                                    \
-    int nth = threads;                                                                                   \
-    if ((double)m * n * k < 2e6) nth = 1; /* not worth waking threads */                                 \
-    /* Threads own disjoint blocks of C, each packing its own operands: no barrier inside the     \
-       product, so a thread the machine delays holds up no other until the end. The split is by   \
-       row panels or column panels, whichever wastes fewer micro-kernel lanes; on a tie the one    \
-       whose duplicated packing (A for a column split, B for a row split) is the smaller. */       \
-    int64_t rp = (m + MR - 1) / MR, cp = (n + NR_##SFX - 1) / NR_##SFX;                                  \
-    if (nth > rp && nth > cp) nth = (int)(rp > cp ? rp : cp);                                          \
-    double rows_fill = (double)rp / (nth * ((rp + nth - 1) / nth));                                      \
-    double cols_fill = (double)cp / (nth * ((cp + nth - 1) / nth));                                      \
-    int by_cols = cols_fill > 1.02 * rows_fill || (cols_fill * 1.02 >= rows_fill && m * k < k * n);      \
-    if (nth > (by_cols ? cp : rp)) by_cols = !by_cols;                                                   \
+    int nth = (double)m * n * k < 2e6 ? 1 : threads; /* small products: not worth waking threads */      \
+    /* Threads own disjoint blocks of the work, each packing its own operands, with no barrier      \
+       inside the product (a thread the machine delays holds up no other until the end): row      \
+       panels of C, column tiles of C, or slices of k (each thread's partial product in a buffer,  \
+       then summed into C in thread order). Each split's cost per thread, in flops: the micro-    \
+       kernel's whole tiles, PACK per packed element, and CST per element of C (or of a buffer)   \
+       stored once per KC block, and for a k split the buffers and their sum (cross-core reads);  \
+       the cheapest wins. Constants from measurements on the bench machine. */                     \
+    const int64_t rp = (m + MR - 1) / MR, cp = (n + NR_##SFX - 1) / NR_##SFX;                            \
+    const double tile = 2.0 * MR * NR_##SFX, PACK = 24, CST = 16;                                        \
+    int mode = 0; /* 0: rows, 1: columns, 2: k */                                                        \
+    if (nth > 1) {                                                                                       \
+      const int64_t rpt = (rp + nth - 1) / nth, cpt = (cp + nth - 1) / nth, kt = (k + nth - 1) / nth;   \
+      const double kb = (k + KC - 1) / KC, kbt = (kt + KC - 1) / KC;                                     \
+      const double serial = tile * k * rp * cp + PACK * ((double)m * k + (double)k * n) + CST * kb * m * n; \
+      const double rows = tile * k * rpt * cp + PACK * ((double)MR * rpt * k + (double)k * n) + CST * kb * MR * rpt * n; \
+      const double cols = tile * k * rp * cpt + PACK * ((double)m * k + (double)k * NR_##SFX * cpt) + CST * kb * m * NR_##SFX * cpt; \
+      const double ks = m * n > (1 << 20) ? 1e300                                                        \
+        : tile * kt * rp * cp + PACK * (double)(m + n) * kt + CST * (kbt + 3.0) * m * n;                 \
+      double best = rows;                                                                                \
+      if (cols < best) { best = cols; mode = 1; }                                                        \
+      if (ks < best) { best = ks; mode = 2; }                                                            \
+      if (best > 0.9 * serial) { nth = 1; mode = 0; }                                                    \
+    }                                                                                                    \
     int64_t nc_max = n < NC ? n : NC;                                                                    \
     size_t bbytes = ((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC * sizeof(T) + 63) / 64 * 64;     \
     size_t abytes = (MC * KC * sizeof(T) + 63) / 64 * 64;                                                \
+    T* part = mode == 2 ? aligned_alloc(64, ((nth - 1) * m * n * sizeof(T) + 63) / 64 * 64) : NULL;      \
     _Pragma("omp parallel num_threads(nth)") {                                                           \
       int nt = omp_get_num_threads(), t = omp_get_thread_num();                                          \
       T* apack = aligned_alloc(64, abytes);                                                              \
       T* bpack = aligned_alloc(64, bbytes);                                                              \
-      if (by_cols) {                                                                                     \
+      if (mode == 1) {                                                                                   \
         int64_t j0 = cp * t / nt * NR_##SFX, j1 = cp * (t + 1) / nt * NR_##SFX;                          \
         if (j1 > n) j1 = n;                                                                              \
         if (j1 > j0) gemm_serial_##SFX(m, j1 - j0, k, a, ars, acs, b + j0 * bcs, brs, bcs, c + j0 * ccs, crs, ccs, apack, bpack); \
-      } else {                                                                                           \
+      } else if (mode == 0) {                                                                            \
         int64_t i0 = rp * t / nt * MR, i1 = rp * (t + 1) / nt * MR;                                      \
         if (i1 > m) i1 = m;                                                                              \
         if (i1 > i0) gemm_serial_##SFX(i1 - i0, n, k, a + i0 * ars, ars, acs, b, brs, bcs, c + i0 * crs, crs, ccs, apack, bpack); \
+      } else {                                                                                           \
+        /* Thread 0 writes C, the others their buffers (each has k0 < k1: k >= nth here). */       \
+        int64_t k0 = k * t / nt, k1 = k * (t + 1) / nt;                                                  \
+        T* out = t == 0 ? c : part + (t - 1) * m * n;                                                    \
+        gemm_serial_##SFX(m, n, k1 - k0, a + k0 * acs, ars, acs, b + k0 * brs, brs, bcs, out, t == 0 ? crs : n, t == 0 ? ccs : 1, apack, bpack); \
+        _Pragma("omp barrier")                                                                           \
+        for (int64_t i = m * t / nt; i < m * (t + 1) / nt; i++)                                          \
+          for (int u = 1; u < nt; u++) {                                                                 \
+            const T* src = part + (u - 1) * m * n + i * n;                                               \
+            T* row = c + i * crs;                                                                        \
+            if (ccs == 1) for (int64_t j = 0; j < n; j++) row[j] += src[j];                              \
+            else for (int64_t j = 0; j < n; j++) row[j * ccs] += src[j];                                 \
+          }                                                                                              \
       }                                                                                                  \
       free(apack);                                                                                       \
       free(bpack);                                                                                       \
     }                                                                                                    \
+    free(part);                                                                                          \
   }
 
 #if defined(__AVX512F__)
