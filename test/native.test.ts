@@ -34,6 +34,7 @@ console.warn = (...args: unknown[]) => {
 };
 const { tsBackend, TsStorage } = await import('../src/backend/ts/index.js');
 const { unaryOps, binaryOps } = await import('../src/ops/elementwise.js');
+const { windowOrder } = await import('../src/ops/prims/strided.js');
 
 type V = View<TsStorageT>;
 type UnaryOpName = keyof typeof unaryOps;
@@ -775,6 +776,79 @@ describe('native gather/scatter against the ts reference', { skip: nativeSkip },
         both(() => fm.gather(x(), dim, fm.fromValues(gv, gShape, 'int64', cpu)), `gather ${what}`);
         both(() => fm.scatter(x(), dim, fm.fromValues(gv, gShape, 'int64', cpu), fm.fromValues(sv, srcShape, dtype, cpu).narrow(dim, 0, gShape[dim]!)), `scatter ${what}`);
       }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Window sums (col2im)
+
+describe('native window sums (accumulate) against the ts reference', { skip: nativeSkip }, () => {
+  /** Convolution's window layout over a contiguous [N, C, ...size]: [N, C, out..., kernel...]. */
+  function windowLayout(n: number, c: number, size: number[], k: number[], s: number[], d: number[]) {
+    const out = size.map((len, i) => Math.floor((len - d[i]! * (k[i]! - 1) - 1) / s[i]!) + 1);
+    const sp = size.map((_, i) => size.slice(i + 1).reduce((a, b) => a * b, 1));
+    const spatial = size.reduce((a, b) => a * b, 1);
+    return {
+      shape: [n, c, ...out, ...k],
+      strides: [c * spatial, spatial, ...sp.map((st, i) => st * s[i]!), ...sp.map((st, i) => st * d[i]!)],
+      size: n * c * spatial,
+    };
+  }
+  const cases: [number, number, number[], number[], number[], number[]][] = [
+    [64, 32, [13, 13], [3, 3], [1, 1], [1, 1]],
+    [3, 5, [17, 9], [3, 2], [2, 1], [1, 2]],
+    [2, 3, [65], [5], [3], [2]],
+    [2, 2, [6, 7, 5], [2, 3, 2], [1, 2, 1], [2, 1, 1]],
+  ];
+  for (const dtype of allTypes) {
+    test(`${dtype}: overlapping windows, strided gradients, 1 and 2 threads, and the convolution order (kernel offsets first) equal to the plain one`, () => {
+      const rand = rng(950 + allTypes.indexOf(dtype));
+      const saved = fm.getNumThreads();
+      try {
+        for (const [n, c, size, k, s, d] of cases) {
+          const w = windowLayout(n, c, size, k, s, d);
+          for (const layout of ['contig', 'transposed', 'flipped'] as Layout[]) {
+            const src = randomView(dtype, w.shape, layout, rand, { special: 0.05 });
+            const zero = randomView(dtype, [w.size], 'contig', rand);
+            zero.storage.data.fill((dtype === 'int64' ? 0n : 0) as never);
+            const target = () => ({ ...cloneView(zero), shape: [...w.shape], strides: [...w.strides] });
+            const what = `accumulate ${dtype} ${fmt(w.shape)} strides ${fmt(w.strides)} src ${layout}`;
+            const plain = target();
+            ts.accumulate(plain, src);
+            // The same sum in convolution's order (windowOrder moves both views alike).
+            const inOrder = () => {
+              const [t, sv] = [target(), { ...src, shape: [...src.shape], strides: [...src.strides] }];
+              windowOrder([t, sv], k.length);
+              return [t, sv] as const;
+            };
+            const [reordered, srcR] = inOrder();
+            ts.accumulate(reordered, srcR);
+            checkSame(reordered, plain, `${what}: ts, convolution order vs plain`);
+            for (const threads of [1, 2]) {
+              fm.setNumThreads(threads);
+              for (const [[t, sv], order] of [[[target(), src], 'plain'], [inOrder(), 'convolution order']] as const) {
+                nb.accumulate(t, sv);
+                checkSame(t, plain, `${what}: native, ${order}, ${threads} thread(s)`);
+              }
+            }
+          }
+        }
+      } finally {
+        fm.setNumThreads(saved);
+      }
+    });
+  }
+
+  test('a repeated output element (stride 0) and a 1-D view sum in order', () => {
+    const rand = rng(960);
+    for (const [shape, strides] of [[[3, 4097], [1, 0]], [[70001], [0]], [[5, 7, 9], [0, 9, 1]]] as [number[], number[]][]) {
+      const src = randomView('float32', shape, 'contig', rand);
+      const out0 = randomView('float32', [shape.reduce((e, n, i) => e + (n - 1) * strides[i]!, 1)], 'contig', rand);
+      const [a, b] = [cloneView(out0), cloneView(out0)].map((v) => ({ ...v, shape, strides }));
+      nb.accumulate(a!, src);
+      ts.accumulate(b!, src);
+      checkSame(a!, b!, `accumulate into ${fmt(shape)} strides ${fmt(strides)}`);
     }
   });
 });

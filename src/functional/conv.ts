@@ -71,7 +71,7 @@ function windows(op: string, x: Tensor, k: number[], s: number[], p: number[], d
   const [n, c] = [xp.shape[0]!, xp.shape[1]!];
   const shape = [n, c, ...out, ...k];
   const strides = [c * sp[0]! * ps[0]!, sp[0]! * ps[0]!, ...sp.map((st, i) => st * s[i]!), ...sp.map((st, i) => st * d[i]!)];
-  return { view: applyOp('asStrided', [xp], { shape, strides, offset: 0 }), out };
+  return { view: applyOp('asStrided', [xp], { shape, strides, offset: 0, windows: nsp }), out };
 }
 
 /** Adds a batch dim to unbatched input ([C, ...] -> [1, C, ...]) and says to remove it after. */
@@ -164,6 +164,7 @@ function foldWindows(cols: Tensor, size: readonly number[], k: number[], s: numb
     shape: [n, c, ...out, ...k],
     strides: [c * spatial, spatial, ...sp.map((st, i) => st * s[i]!), ...sp.map((st, i) => st * d[i]!)],
     offset: 0,
+    windows: k.length,
     inputShape: [n, c, ...size],
   };
   return applyOp('asStridedBackward', [contiguous(cols)], attrs);

@@ -221,10 +221,12 @@ function copyKernels(): string[] {
 /**
  * out[i] += src[i] over two views of one shape, in order on one thread: the output is a window
  * view whose elements may repeat (col2im sums overlapping windows), so no two threads may share it.
+ * Rows of the last dim run as plain loops (vectorised when both are contiguous there): within a
+ * row the output elements are distinct, or all one element (stride 0) summed in order.
  */
 function accumulateKernel(d: DType): string {
   const t = ctype[d];
-  const add = d === 'bool' ? 'P0[o] = P0[o] | P1[x];' : 'P0[o] += P1[x];';
+  const add = (o: string, x: string) => (d === 'bool' ? `P0[${o}] = P0[${o}] | P1[${x}];` : `P0[${o}] += P1[${x}];`);
   // With disjoint set, the slices along dim 0 write disjoint elements and run on separate threads.
   return `void fm_accumulate_${tag[d]}(const int32_t* meta, ${t}* P0, const ${t}* restrict P1, int disjoint) {
   const int nd = meta[0];
@@ -232,11 +234,19 @@ function accumulateKernel(d: DType): string {
   int64_t n = 1;
   for (int d = 0; d < nd; d++) n *= sh[d];
   if (n == 0) return;
-  const int64_t slice = n / sh[0];
-  #define FM_SLICES int64_t idx[16], o, x, unused_; FM_ODO_START(nd, sh, lo * slice, s0, s1, s0, o, x, unused_, idx) \\
-    for (int64_t e = lo * slice; e < hi * slice; e++) { ${add} FM_ODO_NEXT(nd, sh, s0, s1, s0, o, x, unused_, idx) }
-  if (disjoint) { FM_PARALLEL(sh[0], n, FM_SLICES) } else { const int64_t lo = 0, hi = sh[0]; FM_SLICES }
-  #undef FM_SLICES
+  const int64_t inner = sh[nd - 1], t0 = s0[nd - 1], t1 = s1[nd - 1];
+  if (nd == 1) {
+    for (int64_t j = 0; j < inner; j++) { ${add('j * t0', 'j * t1')} }
+    return;
+  }
+  const int64_t rows = n / inner, per = rows / sh[0];
+  #define FM_ROWS int64_t idx[16], o, x, unused_; FM_ODO_START(nd - 1, sh, lo * per, s0, s1, s0, o, x, unused_, idx) \
+    for (int64_t r = lo * per; r < hi * per; r++) { \
+      if (t0 == 1 && t1 == 1) { for (int64_t j = 0; j < inner; j++) { ${add('o + j', 'x + j')} } } \
+      else { for (int64_t j = 0; j < inner; j++) { ${add('o + j * t0', 'x + j * t1')} } } \
+      FM_ODO_NEXT(nd - 1, sh, s0, s1, s0, o, x, unused_, idx) }
+  if (disjoint) { FM_PARALLEL(sh[0], n, FM_ROWS) } else { const int64_t lo = 0, hi = sh[0]; FM_ROWS }
+  #undef FM_ROWS
 }
 `;
 }
