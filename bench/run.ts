@@ -68,8 +68,8 @@ async function main(): Promise<void> {
   const cores = os.cpus().length;
   const root = repoRoot();
   const started = new Date();
-  // A partial run (for profiling) times Fiamma only and writes nothing.
-  const peer = only ? 'skipped by --only' : await Peer.start(root, cores);
+  // A partial run (for profiling) times Fiamma only, or beside PyTorch with --peer, and writes nothing.
+  const peer = only && !process.argv.includes('--peer') ? 'skipped by --only' : await Peer.start(root, cores);
   const peerOk = typeof peer !== 'string';
   if (!peerOk) console.log(`PyTorch: not available (${peer})`);
 

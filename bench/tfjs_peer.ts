@@ -61,6 +61,12 @@ export function tfjsWorkload(tf: Tf, key: string, size: readonly number[]): Run 
       const a = tf.randomNormal([size[0]!, size[1]!]);
       return loop(() => tf.softmax(a));
     }
+    case 'cross_entropy': {
+      const x = tf.variable(tf.randomNormal([size[0]!, size[1]!]));
+      const y = tf.oneHot(tf.randomUniform([size[0]!], 0, size[1]!, 'int32'), size[1]!);
+      const grad = tf.grad((a: ReturnType<Tf['randomNormal']>) => tf.losses.softmaxCrossEntropy(y, a));
+      return loop(() => grad(x));
+    }
     case 'mlp_step': {
       const x = tf.randomNormal([128, 784]);
       const y = tf.oneHot(tf.randomUniform([128], 0, 10, 'int32'), 10);

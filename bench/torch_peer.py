@@ -70,6 +70,17 @@ def softmax(size):
     return no_grad_loop(lambda: torch.softmax(a, -1))
 
 
+def cross_entropy(size):
+    x = torch.randn(size, requires_grad=True)
+    y = torch.randint(0, size[1], (size[0],))
+
+    def run(reps):
+        for _ in range(reps):
+            torch.nn.functional.cross_entropy(x, y).backward()
+            x.grad = None
+    return run
+
+
 def param(shape, fan_in):
     b = 1 / fan_in ** 0.5
     return (torch.rand(shape) * 2 * b - b).requires_grad_()
@@ -142,6 +153,7 @@ WORKLOADS = {
     'sum_4m': sum_,
     'exp_1m': exp,
     'softmax_1024': softmax,
+    'cross_entropy': cross_entropy,
 }
 
 

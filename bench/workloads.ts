@@ -191,6 +191,24 @@ export const workloads: Workload[] = [
     },
   },
   {
+    // The fused cross-entropy (ops/prims/cross_entropy.ts): a classifier's loss, forward and backward.
+    key: 'cross_entropy', label: 'F.crossEntropy [128, 10] forward + backward', unit: 'us/op', size: [128, 10], batch: 200, batches: 9, warmup: 2,
+    setup() {
+      fm.manualSeed(0);
+      const x = fm.randn([128, 10]).requiresGrad_();
+      const y = fm.randint(0, 10, [128]);
+      const loss = fm.nn.functional.crossEntropy(x, y).item();
+      const expected = fm.noGrad(() => x.logSoftmax(1).gather(1, y.unsqueeze(1)).mean().neg().item());
+      expectClose('crossEntropy', loss, expected, 1e-6, 1e-7);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) {
+          fm.scope(() => fm.nn.functional.crossEntropy(x, y).backward());
+          x.grad = null;
+        }
+      };
+    },
+  },
+  {
     // The fused optimizer kernel's case (optim/fused.ts): Adam over the MLP's 269,322 parameters.
     key: 'adam_step', label: 'Adam step over the MLP\'s parameters (269,322)', unit: 'ms/op', size: [], batch: 10, batches: 9, warmup: 2,
     setup() {

@@ -36,6 +36,9 @@ export interface SgdHyper {
   lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean; first: boolean;
 }
 
+/** How a fused cross-entropy reduces its rows. */
+export type CrossEntropyReduction = 'none' | 'sum' | 'mean';
+
 export type ReduceOpName = 'sum' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin' | 'all' | 'any';
 export type ScanOpName = 'cumsum' | 'cumprod';
 export type RandomDistribution = 'uniform' | 'normal';
@@ -85,6 +88,19 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    * ties go to the first element, NaN to the last NaN. Without it, max pooling runs as a composite.
    */
   maxPool2d?(out: View<S>, indices: View<S>, x: View<S>, k: readonly number[], s: readonly number[], p: readonly number[], d: readonly number[]): void;
+  /**
+   * Optional fused cross-entropy at class indices, for a float x [N, C] and int64 target [N]: each
+   * row's loss -log_softmax(x[i])[target[i]] (0 where target[i] = ignoreIndex) into rows [N], and
+   * the reduction into out (rows itself for 'none'; else a scalar: the sum of the kept rows, over
+   * their count for 'mean'). Returns -1, or the first row whose target is out of [0, C) (nothing
+   * written then). Without it, cross-entropy runs as its composite.
+   */
+  crossEntropy?(out: View<S>, rows: View<S>, x: View<S>, target: View<S>, ignoreIndex: number, reduction: CrossEntropyReduction): number;
+  /**
+   * Its gradient: gx[i, c] = s_i (softmax(x[i])[c] - [c = target[i]]), s_i = 0 for an ignored row,
+   * else g[i] ('none'), g ('sum') or g / (kept rows) ('mean'); g is [N] or a scalar.
+   */
+  crossEntropyBackward?(gx: View<S>, x: View<S>, target: View<S>, g: View<S>, ignoreIndex: number, reduction: CrossEntropyReduction): void;
   /** out[..., m, n] = a[..., m, k] @ b[..., k, n]; batch dims already equal (0 strides allowed). */
   matmul(out: View<S>, a: View<S>, b: View<S>): void;
   /** out[p] = x[p with p[dim] = index[p]]; out has index's shape. Raises on an out-of-range index. */

@@ -4,6 +4,7 @@ import { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
+import { applyOp, backendOf } from '../ops/dispatch.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -128,11 +129,16 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   if (!(eps >= 0 && eps <= 1)) throw new ValueError('crossEntropy', `labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
   checkReduction('crossEntropy', opts.reduction);
   checkWeight('crossEntropy', opts.weight, input.shape[cd]!);
+  const reduction = opts.reduction ?? 'mean';
+  const indices = target.dtype !== 'float32' && target.dtype !== 'float64';
+  if (indices && eps === 0 && !opts.weight && backendOf(input).crossEntropy && (input.dtype === 'float32' || input.dtype === 'float64')) {
+    classDim('crossEntropy', input, target);
+    return fusedCrossEntropy(input, target, opts.ignoreIndex ?? -100, reduction);
+  }
   const logp = input.logSoftmax(cd);
   const c = input.shape[cd]!;
   const wShape = input.shape.map((s, d) => (d === cd ? s : 1));
-  const reduction = opts.reduction ?? 'mean';
-  if (target.dtype === 'float32' || target.dtype === 'float64') {
+  if (!indices) {
     sameShape('crossEntropy', input, target);
     const t = eps > 0 ? target.mul(1 - eps).add(eps / c) : target;
     let l = logp.mul(t);
@@ -154,6 +160,17 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
     s = weightedMean(smooth.sum(), denom);
   } else s = reduce('crossEntropy', smooth, reduction);
   return nllL.mul(1 - eps).add(s.mul(eps / c));
+}
+
+/**
+ * Cross-entropy at class indices through the backend's fused kernels (one registry op over rows
+ * [M, C], the class dim moved last): the same values as the composite.
+ */
+function fusedCrossEntropy(input: Tensor, target: Tensor, ignoreIndex: number, reduction: Reduction): Tensor {
+  const c = input.shape[input.ndim === 1 ? 0 : 1]!;
+  const rows = input.ndim === 1 ? input.unsqueeze(0) : input.ndim === 2 ? input : input.movedim(1, -1).reshape([-1, c]);
+  const l = applyOp('crossEntropy', [rows, target.reshape([-1]).to('int64')], { ignoreIndex, reduction });
+  return reduction === 'none' ? l.reshape(target.shape) : l;
 }
 
 /** Binary cross entropy of probabilities (logs clamped at -100, as PyTorch). */

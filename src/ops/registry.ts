@@ -12,6 +12,7 @@ import { normDefs, type NormAttrs } from './prims/norm.js';
 import { stridedDefs, type StridedAttrs } from './prims/strided.js';
 import { softmaxDefs, type SoftmaxAttrs } from './prims/softmax.js';
 import { poolDefs, type MaxPoolAttrs } from './prims/pool.js';
+import { crossEntropyDefs, type CrossEntropyAttrs } from './prims/cross_entropy.js';
 
 /** Each primitive's attributes (the non-tensor arguments). */
 export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
@@ -36,6 +37,8 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   cumprod: number;
   norm: NormAttrs;
   softmax: SoftmaxAttrs;
+  crossEntropy: CrossEntropyAttrs;
+  crossEntropyBackward: CrossEntropyAttrs;
   maxPool2d: MaxPoolAttrs;
   gather: number;
   scatter: number;
@@ -58,6 +61,7 @@ export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
   ...normDefs,
   ...softmaxDefs,
   ...poolDefs,
+  ...crossEntropyDefs,
   ...indexDefs,
   ...stridedDefs,
 };

@@ -490,6 +490,81 @@ void fm_sgd_${tag[d]}(int64_t n, ${t}* restrict p, const ${t}* restrict g, ${t}*
 }
 
 /**
+ * Fused cross-entropy at class indices (the ts backend's cross_entropy.ts is the reference): each
+ * row's max and sum of exp(x - max) in doubles (simd, through libmvec, for contiguous rows), the
+ * target's log-probability rounded to the dtype and negated, as -log_softmax(x).gather(target)
+ * gives it; then the kept rows summed in order. Targets are checked first, so a bad one leaves the
+ * outputs unwritten. The backward writes s_i (softmax(x[i]) - onehot) in one pass per row. Rows
+ * split among threads.
+ */
+function crossEntropyKernels(): string[] {
+  return floatTypes.map((d) => {
+    const t = ctype[d];
+    // A row's max (NaN if any; an infinite max counts as 0, as log_softmax) and log of the sum of exp.
+    const lse = `double m = -INFINITY; int nan_ = 0;
+    if (xs1 == 1) { _Pragma("omp simd reduction(max:m) reduction(|:nan_)") for (int64_t j = 0; j < c; j++) { const double v = row[j]; m = v > m ? v : m; nan_ |= v != v; } }
+    else for (int64_t j = 0; j < c; j++) { const double v = row[j * xs1]; m = v > m ? v : m; nan_ |= v != v; }
+    m = nan_ ? NAN : isinf(m) ? 0 : m;
+    double s = 0;
+    if (xs1 == 1) { _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < c; j++) s += exp(row[j] - m); }
+    else for (int64_t j = 0; j < c; j++) s += exp((double)row[j * xs1] - m);
+    const double shift = m + log(s);`;
+    return `int64_t fm_xent_${tag[d]}(int64_t n, int64_t c, const ${t}* restrict x, int64_t xs0, int64_t xs1,
+    const int64_t* restrict target, int64_t ts0, ${t}* restrict rows, int64_t rs0, ${t}* out, int64_t ignore, int reduction) {
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t k = target[i * ts0];
+    if (k != ignore && (k < 0 || k >= c)) return i;
+  }
+  FM_PARALLEL(n, n * c, for (int64_t i = lo; i < hi; i++) {
+    const int64_t k = target[i * ts0];
+    if (k == ignore) { rows[i * rs0] = 0; continue; }
+    const ${t}* row = x + i * xs0;
+    ${lse}
+    const ${t} lp = (${t})((double)row[k * xs1] - shift);
+    rows[i * rs0] = -lp;
+  })
+  if (reduction) {
+    double total = 0; int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) if (target[i * ts0] != ignore) { total += rows[i * rs0]; kept++; }
+    out[0] = (${t})total;
+    if (reduction == 2) out[0] = (${t})((double)out[0] / (double)kept);
+  }
+  return -1;
+}
+void fm_xent_backward_${tag[d]}(int64_t n, int64_t c, const ${t}* restrict x, int64_t xs0, int64_t xs1,
+    const int64_t* restrict target, int64_t ts0, const ${t}* restrict g, int64_t gs0, ${t}* restrict gx, int64_t gxs0, int64_t gxs1,
+    int64_t ignore, int reduction) {
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) kept += target[i * ts0] != ignore;
+  FM_PARALLEL(n, n * c, for (int64_t i = lo; i < hi; i++) {
+    const int64_t k = target[i * ts0];
+    ${t}* o = gx + i * gxs0;
+    if (k == ignore) { for (int64_t j = 0; j < c; j++) o[j * gxs1] = 0; continue; }
+    const double scale = reduction == 0 ? (double)g[i * gs0] : reduction == 1 ? (double)g[0] : (double)g[0] / (double)kept;
+    const ${t}* row = x + i * xs0;
+    if (xs1 == 1 && gxs1 == 1 && c <= 256) {
+      /* A short contiguous row: its exps kept on the stack, so exp runs once per element. */
+      double m = -INFINITY; double s = 0; double e[256]; int nan_ = 0; /* no commas: a macro argument */
+      _Pragma("omp simd reduction(max:m) reduction(|:nan_)") for (int64_t j = 0; j < c; j++) { const double v = row[j]; m = v > m ? v : m; nan_ |= v != v; }
+      m = nan_ ? NAN : isinf(m) ? 0 : m;
+      _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < c; j++) { e[j] = exp(row[j] - m); s += e[j]; }
+      const double f = scale / s;
+      _Pragma("omp simd") for (int64_t j = 0; j < c; j++) o[j] = (${t})(f * e[j]);
+      o[k] = (${t})(scale * (e[k] / s - 1));
+      continue;
+    }
+    ${lse}
+    {
+      for (int64_t j = 0; j < c; j++) o[j * gxs1] = (${t})(scale * exp((double)row[j * xs1] - shift));
+      o[k * gxs1] = (${t})(scale * (exp((double)row[k * xs1] - shift) - 1));
+    }
+  })
+}
+`;
+  });
+}
+
+/**
  * 2-D max pooling with indices (Backend.maxPool2d; the ts backend's pool.ts is the reference):
  * planes split among threads, and each output sees its window's values in the reference's order,
  * so the maximum and its index (the first maximum; NaN wins) are the same. Where every window lies
@@ -635,5 +710,5 @@ function indexKernels(): string[] {
 
 /** The whole generated translation unit. */
 export function generatedSource(): string {
-  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...crossEntropyKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
 }

@@ -14,6 +14,7 @@ type V = View<TsStorage>;
 type Kernel = (...args: unknown[]) => unknown;
 
 const INT32_MAX = 2147483647;
+const crossEntropyReductions = { none: 0, sum: 1, mean: 2 } as const;
 /**
  * Below this many elements the ts kernels run instead: a call through koffi costs more than a
  * tiny loop, and V8 keeps typed arrays of up to 64 bytes on its heap, which koffi must first move
@@ -139,6 +140,17 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       if (numel(x.shape) === 0) return;
       if (!keptMeta(others, x, out, 0)) return tsBackend.softmax!(out, x, dim, log);
       kernel('softmax', x.dtype, () => `fm_softmax_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t', 'int'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!, log ? 1 : 0);
+    },
+    crossEntropy(out, rows, x, target, ignoreIndex, reduction) {
+      const [n, c] = x.shape as [number, number];
+      const bad = kernel('xent', x.dtype, () => `fm_xent_${tag[x.dtype]}`, 'int64_t', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int'])(
+        n, c, ptr(x), x.strides[0]!, x.strides[1]!, ptr(target), target.strides[0]!, ptr(rows), rows.strides[0]!, ptr(out), ignoreIndex, crossEntropyReductions[reduction]);
+      return Number(bad);
+    },
+    crossEntropyBackward(gx, x, target, g, ignoreIndex, reduction) {
+      const [n, c] = x.shape as [number, number];
+      kernel('xentb', x.dtype, () => `fm_xent_backward_${tag[x.dtype]}`, 'void', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int64_t', 'int64_t', 'int'])(
+        n, c, ptr(x), x.strides[0]!, x.strides[1]!, ptr(target), target.strides[0]!, ptr(g), g.strides[0] ?? 0, ptr(gx), gx.strides[0]!, gx.strides[1]!, ignoreIndex, crossEntropyReductions[reduction]);
     },
     gather(out, x, dim, index) {
       if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides, x.strides.map((s, d) => (d === dim ? 0 : s)), index.strides])) return tsBackend.gather(out, x, dim, index);

@@ -5,6 +5,7 @@ import { TsStorage, allocate, free, read, write } from './storage.js';
 import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
 import { softmax } from './softmax.js';
+import { crossEntropy, crossEntropyBackward } from './cross_entropy.js';
 import { maxPool2d } from './pool.js';
 import { matmul } from './matmul.js';
 import { gather, scatter, argsort, accumulate } from './indexing.js';
@@ -25,6 +26,8 @@ export const tsBackend: Backend<TsStorage> = {
   reduce,
   scan,
   softmax,
+  crossEntropy,
+  crossEntropyBackward,
   maxPool2d,
   matmul,
   gather,
