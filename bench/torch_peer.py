@@ -81,6 +81,19 @@ def cross_entropy(size):
     return run
 
 
+def layer_norm(size):
+    x = torch.randn(size, requires_grad=True)
+    w = torch.randn(size[1], requires_grad=True)
+    b = torch.randn(size[1], requires_grad=True)
+    g = torch.randn(size)
+
+    def run(reps):
+        for _ in range(reps):
+            torch.nn.functional.layer_norm(x, (size[1],), w, b).backward(g)
+            x.grad = w.grad = b.grad = None
+    return run
+
+
 def param(shape, fan_in):
     b = 1 / fan_in ** 0.5
     return (torch.rand(shape) * 2 * b - b).requires_grad_()
@@ -154,6 +167,7 @@ WORKLOADS = {
     'exp_1m': exp,
     'softmax_1024': softmax,
     'cross_entropy': cross_entropy,
+    'layer_norm': layer_norm,
 }
 
 

@@ -209,6 +209,28 @@ export const workloads: Workload[] = [
     },
   },
   {
+    // The fused layer norm (ops/prims/layer_norm.ts): a transformer block's, width 384, 2048 tokens.
+    key: 'layer_norm', label: 'F.layerNorm [2048, 384] forward + backward (weight, bias)', unit: 'ms/op', size: [2048, 384], batch: 10, batches: 9, warmup: 2,
+    setup() {
+      fm.manualSeed(0);
+      const x = fm.randn([2048, 384]).requiresGrad_();
+      const w = fm.randn([384]).requiresGrad_();
+      const b = fm.randn([384]).requiresGrad_();
+      const g = fm.randn([2048, 384]);
+      const row = f32(x.index(0));
+      const m = row.reduce((s, v) => s + v, 0) / 384;
+      const v = row.reduce((s, u) => s + (u - m) ** 2, 0) / 384;
+      const y0 = f32(fm.noGrad(() => fm.nn.functional.layerNorm(x, [384], w, b)).index(0));
+      expectClose('layerNorm[0,5]', y0[5]!, ((row[5]! - m) / Math.sqrt(v + 1e-5)) * f32(w)[5]! + f32(b)[5]!, 1e-4, 1e-6);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) {
+          fm.scope(() => fm.nn.functional.layerNorm(x, [384], w, b).backward(g));
+          x.grad = w.grad = b.grad = null;
+        }
+      };
+    },
+  },
+  {
     // The fused optimizer kernel's case (optim/fused.ts): Adam over the MLP's 269,322 parameters.
     key: 'adam_step', label: 'Adam step over the MLP\'s parameters (269,322)', unit: 'ms/op', size: [], batch: 10, batches: 9, warmup: 2,
     setup() {

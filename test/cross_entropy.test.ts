@@ -9,22 +9,14 @@ import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
 import type { Backend } from '../src/backend/interface.js';
 import { tsBackend } from '../src/backend/ts/index.js';
-import { assertClose, expectError } from './helpers.js';
+import { assertClose, expectError, withCpuBackend } from './helpers.js';
 
 const F = fm.nn.functional;
 const native = fm.zeros([1]).storage.backend as Backend;
 /** A cpu backend without the fused kernels: cross-entropy on its tensors runs as the composite. */
 const plain = { ...native, crossEntropy: undefined, crossEntropyBackward: undefined } as Backend;
 
-/** Runs f with `backend` serving cpu (tensors made inside live on it). */
-function on<T>(backend: Backend, f: () => T): T {
-  fm.registerBackend('cpu', backend);
-  try {
-    return f();
-  } finally {
-    fm.registerBackend('cpu', native);
-  }
-}
+const on = <T>(backend: Backend, f: () => T): T => withCpuBackend(backend, native, f);
 
 type Reduction = 'none' | 'sum' | 'mean';
 interface Result { loss: number[] | number; grad: number[] }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
+import type { Backend } from '../src/backend/interface.js';
 
 /** Devices every device-parameterised test runs on; cuda is listed only when a backend serves it. */
 export const devices: string[] = ['cpu', ...(fm.isBackendAvailable('cuda') ? ['cuda'] : [])];
@@ -64,4 +65,17 @@ export function expectError(fn: () => unknown, cls: ErrorClass, op: string, re: 
   assert.match(firstFrame, file, `first frame should be the user's line, got: ${firstFrame}`);
   assert.doesNotMatch(firstFrame, /[/\\]src[/\\]/);
   return caught;
+}
+
+/**
+ * Runs f with `backend` serving cpu (tensors made inside live on it, so their ops run there), then
+ * restores `restore`. Example: a backend without a fused kernel, to run an op's composite.
+ */
+export function withCpuBackend<T>(backend: Backend, restore: Backend, f: () => T): T {
+  fm.registerBackend('cpu', backend);
+  try {
+    return f();
+  } finally {
+    fm.registerBackend('cpu', restore);
+  }
 }

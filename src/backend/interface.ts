@@ -101,6 +101,17 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    * else g[i] ('none'), g ('sum') or g / (kept rows) ('mean'); g is [N] or a scalar.
    */
   crossEntropyBackward?(gx: View<S>, x: View<S>, target: View<S>, g: View<S>, ignoreIndex: number, reduction: CrossEntropyReduction): void;
+  /**
+   * Optional fused layer normalisation of float rows x [M, N] over N: mean and rstd [M] (the row's
+   * mean and 1 / sqrt(biased variance + eps)), y = (x - mean) rstd weight + bias (weight and bias
+   * [N], or null). Without it, layer norm runs as its composite.
+   */
+  layerNorm?(y: View<S>, mean: View<S>, rstd: View<S>, x: View<S>, weight: View<S> | null, bias: View<S> | null, eps: number): void;
+  /**
+   * Its gradient from the forward's mean and rstd: gx [M, N] (xhat = (x - mean) rstd, h = g weight:
+   * gx = rstd (h - mean_j h - xhat mean_j(h xhat))), and where given gw = sum_i g xhat, gb = sum_i g.
+   */
+  layerNormBackward?(gx: View<S>, gw: View<S> | null, gb: View<S> | null, g: View<S>, x: View<S>, mean: View<S>, rstd: View<S>, weight: View<S> | null): void;
   /** out[..., m, n] = a[..., m, k] @ b[..., k, n]; batch dims already equal (0 strides allowed). */
   matmul(out: View<S>, a: View<S>, b: View<S>): void;
   /** out[p] = x[p with p[dim] = index[p]]; out has index's shape. Raises on an out-of-range index. */

@@ -5,6 +5,7 @@ import * as fm from '../index.js';
 import { noGrad } from '../autograd/grad_mode.js';
 import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
+import { applyOp, backendOf } from '../ops/dispatch.js';
 import type { Generator } from '../functional/random.js';
 
 export { conv1d, conv2d, convTranspose1d, convTranspose2d, maxPool1d, maxPool2d, avgPool1d, avgPool2d, unfold, fold } from '../functional/conv.js';
@@ -103,6 +104,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
     throw new ShapeError('layerNorm', `input of shape ${fmtShape(x.shape)} does not end with the normalized shape ${fmtShape(normalizedShape)}`);
   }
+  const fused = fusedLayerNorm(x, normalizedShape, weight, bias, eps);
+  if (fused) return fused;
   const dims = [...Array(k).keys()].map((i) => x.ndim - k + i);
   const mean = x.mean(dims, { keepdim: true });
   const v = fm.variance(x, dims, { correction: 0, keepdim: true });
@@ -110,6 +113,20 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   if (weight) y = y.mul(weight);
   if (bias) y = y.add(bias);
   return y;
+}
+
+/**
+ * Layer norm through the backend's fused kernels (one registry op over rows [M, N]), where there
+ * are some and the operands are plain: a float x, weight and bias of its dtype and device and of
+ * the normalized shape. Else null, and the composite runs (it also raises the errors).
+ */
+function fusedLayerNorm(x: Tensor, normalizedShape: readonly number[], weight: Tensor | null | undefined, bias: Tensor | null | undefined, eps: number): Tensor | null {
+  const be = backendOf(x);
+  const n = normalizedShape.reduce((a, b) => a * b, 1);
+  const plain = (t: Tensor | null | undefined) => !t || (t.dtype === x.dtype && t.device === x.device && t.numel() === n && t.shape.join() === normalizedShape.join());
+  if (!be.layerNorm || !be.layerNormBackward || n === 0 || (x.dtype !== 'float32' && x.dtype !== 'float64') || !plain(weight) || !plain(bias)) return null;
+  const inputs = [x.reshape([-1, n]), ...(weight ? [weight.reshape([n])] : []), ...(bias ? [bias.reshape([n])] : [])];
+  return applyOp('layerNorm', inputs, { eps, weight: !!weight, bias: !!bias }).reshape(x.shape);
 }
 
 /** Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as PyTorch). */

@@ -13,6 +13,7 @@ import { stridedDefs, type StridedAttrs } from './prims/strided.js';
 import { softmaxDefs, type SoftmaxAttrs } from './prims/softmax.js';
 import { poolDefs, type MaxPoolAttrs } from './prims/pool.js';
 import { crossEntropyDefs, type CrossEntropyAttrs } from './prims/cross_entropy.js';
+import { layerNormDefs, type LayerNormAttrs } from './prims/layer_norm.js';
 
 /** Each primitive's attributes (the non-tensor arguments). */
 export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
@@ -39,6 +40,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   softmax: SoftmaxAttrs;
   crossEntropy: CrossEntropyAttrs;
   crossEntropyBackward: CrossEntropyAttrs;
+  layerNorm: LayerNormAttrs;
   maxPool2d: MaxPoolAttrs;
   gather: number;
   scatter: number;
@@ -62,6 +64,7 @@ export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
   ...softmaxDefs,
   ...poolDefs,
   ...crossEntropyDefs,
+  ...layerNormDefs,
   ...indexDefs,
   ...stridedDefs,
 };

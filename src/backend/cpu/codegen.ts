@@ -565,6 +565,106 @@ void fm_xent_backward_${tag[d]}(int64_t n, int64_t c, const ${t}* restrict x, in
 }
 
 /**
+ * Fused layer normalisation over the last dim of rows [M, N] (the ts backend's layer_norm.ts is the
+ * reference): per row, the mean and the variance in doubles (two passes, simd where contiguous),
+ * then the outputs; rows split among threads. The backward is one pass too (see below). Null
+ * weight / bias pointers mean none.
+ */
+function layerNormKernels(): string[] {
+  return floatTypes.map((d) => {
+    const t = ctype[d];
+    return `void fm_layernorm_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict x, int64_t xs0, int64_t xs1,
+    const ${t}* restrict w, int64_t ws, const ${t}* restrict b, int64_t bs, ${t}* restrict y, int64_t ys0, int64_t ys1,
+    ${t}* restrict mean, int64_t ms, ${t}* restrict rstd, int64_t rs, double eps) {
+  FM_PARALLEL(m, m * n, for (int64_t i = lo; i < hi; i++) {
+    const ${t}* row = x + i * xs0; ${t}* out = y + i * ys0;
+    double s = 0; double q = 0; /* no commas: a macro argument */
+    if (xs1 == 1) { _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += row[j]; }
+    else for (int64_t j = 0; j < n; j++) s += row[j * xs1];
+    const double mu = s / n;
+    if (xs1 == 1) { _Pragma("omp simd reduction(+:q)") for (int64_t j = 0; j < n; j++) { const double e = row[j] - mu; q += e * e; } }
+    else for (int64_t j = 0; j < n; j++) { const double e = row[j * xs1] - mu; q += e * e; }
+    const double r = 1 / sqrt(q / n + eps);
+    mean[i * ms] = (${t})mu; rstd[i * rs] = (${t})r;
+    if (xs1 == 1 && ys1 == 1 && (!w || ws == 1) && (!b || bs == 1)) {
+      if (w && b) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r * w[j] + b[j]); }
+      else if (w) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r * w[j]); }
+      else if (b) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r + b[j]); }
+      else { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r); }
+    } else {
+      for (int64_t j = 0; j < n; j++) {
+        double v = (row[j * xs1] - mu) * r;
+        if (w) v *= w[j * ws];
+        if (b) v += b[j * bs];
+        out[j * ys1] = (${t})v;
+      }
+    }
+  })
+}
+/* Rows [lo, hi) of the backward: gx, and the rows' shares of the column sums added into aw / ab
+   (doubles, one set per thread). A function of its own so that its loops see restrict pointers. */
+static void fm_layernorm_backward_rows_${tag[d]}(int64_t lo, int64_t hi, int64_t n, const ${t}* restrict g, int64_t gs0, int64_t gs1,
+    const ${t}* restrict x, int64_t xs0, int64_t xs1, const ${t}* restrict mean, int64_t ms, const ${t}* restrict rstd, int64_t rs,
+    const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, double* restrict aw, double* restrict ab) {
+  const int flat = gs1 == 1 && xs1 == 1 && gxs1 == 1 && (!w || ws == 1);
+  for (int64_t i = lo; i < hi; i++) {
+    const ${t}* gr = g + i * gs0; const ${t}* xr = x + i * xs0; ${t}* o = gx + i * gxs0;
+    const double mu = mean[i * ms], r = rstd[i * rs];
+    double c1 = 0, c2 = 0;
+    if (flat) {
+      if (w) {
+        _Pragma("omp simd reduction(+:c1, c2)") for (int64_t j = 0; j < n; j++) { const double h = (double)gr[j] * w[j]; c1 += h; c2 += h * ((xr[j] - mu) * r); }
+      } else {
+        _Pragma("omp simd reduction(+:c1, c2)") for (int64_t j = 0; j < n; j++) { const double h = gr[j]; c1 += h; c2 += h * ((xr[j] - mu) * r); }
+      }
+      c1 /= n; c2 /= n;
+      _Pragma("omp simd") for (int64_t j = 0; j < n; j++) {
+        const double xh = (xr[j] - mu) * r, gv = gr[j];
+        o[j] = (${t})(r * (gv * (w ? w[j] : 1) - c1 - xh * c2));
+        aw[j] += gv * xh; ab[j] += gv;
+      }
+    } else {
+      for (int64_t j = 0; j < n; j++) { const double h = (double)gr[j * gs1] * (w ? w[j * ws] : 1); c1 += h; c2 += h * ((xr[j * xs1] - mu) * r); }
+      c1 /= n; c2 /= n;
+      for (int64_t j = 0; j < n; j++) {
+        const double xh = (xr[j * xs1] - mu) * r, gv = gr[j * gs1];
+        o[j * gxs1] = (${t})(r * (gv * (w ? w[j * ws] : 1) - c1 - xh * c2));
+        aw[j] += gv * xh; ab[j] += gv;
+      }
+    }
+  }
+}
+/* The backward in one pass over g and x: threads take equal shares of the rows, each summing its
+   rows' column shares into its own buffers, added in thread order at the end (a separate pass
+   over the columns read g and x a second time). */
+void fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict g, int64_t gs0, int64_t gs1,
+    const ${t}* restrict x, int64_t xs0, int64_t xs1, const ${t}* restrict mean, int64_t ms, const ${t}* restrict rstd, int64_t rs,
+    const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, ${t}* restrict gw, int64_t gws, ${t}* restrict gb, int64_t gbs) {
+  const int nt = m * n >= FM_PAR_MIN && fm_threads > 1 && m > 1 ? (m < fm_threads ? (int)m : fm_threads) : 1;
+  double* part = calloc((size_t)nt * 2 * (n > 0 ? n : 1), sizeof(double));
+  if (!part) return; /* out of memory: the caller sees no gradient written (rare; not reached in practice) */
+  if (nt == 1) {
+    fm_layernorm_backward_rows_${tag[d]}(0, m, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1, part, part + n);
+  } else {
+    #pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
+      fm_layernorm_backward_rows_${tag[d]}(m * t / k, m * (t + 1) / k, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1, part + 2 * n * t, part + 2 * n * t + n);
+    }
+  }
+  for (int64_t j = 0; j < n; j++) {
+    double sw = 0, sb = 0;
+    for (int u = 0; u < nt; u++) { sw += part[2 * n * u + j]; sb += part[2 * n * u + n + j]; }
+    if (gw) gw[j * gws] = (${t})sw;
+    if (gb) gb[j * gbs] = (${t})sb;
+  }
+  free(part);
+}
+`;
+  });
+}
+
+/**
  * 2-D max pooling with indices (Backend.maxPool2d; the ts backend's pool.ts is the reference):
  * planes split among threads, and each output sees its window's values in the reference's order,
  * so the maximum and its index (the first maximum; NaN wins) are the same. Where every window lies
@@ -710,5 +810,5 @@ function indexKernels(): string[] {
 
 /** The whole generated translation unit. */
 export function generatedSource(): string {
-  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...crossEntropyKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...crossEntropyKernels(), ...layerNormKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
 }

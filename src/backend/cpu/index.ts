@@ -152,6 +152,18 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       kernel('xentb', x.dtype, () => `fm_xent_backward_${tag[x.dtype]}`, 'void', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int64_t', 'int64_t', 'int'])(
         n, c, ptr(x), x.strides[0]!, x.strides[1]!, ptr(target), target.strides[0]!, ptr(g), g.strides[0] ?? 0, ptr(gx), gx.strides[0]!, gx.strides[1]!, ignoreIndex, crossEntropyReductions[reduction]);
     },
+    layerNorm(y, mean, rstd, x, weight, bias, eps) {
+      const [m, n] = x.shape as [number, number];
+      kernel('layernorm', x.dtype, () => `fm_layernorm_${tag[x.dtype]}`, 'void', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', 'double'])(
+        m, n, ptr(x), x.strides[0]!, x.strides[1]!, weight ? ptr(weight) : null, weight?.strides[0] ?? 0, bias ? ptr(bias) : null, bias?.strides[0] ?? 0,
+        ptr(y), y.strides[0]!, y.strides[1]!, ptr(mean), mean.strides[0]!, ptr(rstd), rstd.strides[0]!, eps);
+    },
+    layerNormBackward(gx, gw, gb, g, x, mean, rstd, weight) {
+      const [m, n] = x.shape as [number, number];
+      kernel('layernormb', x.dtype, () => `fm_layernorm_backward_${tag[x.dtype]}`, 'void', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t'])(
+        m, n, ptr(g), g.strides[0]!, g.strides[1]!, ptr(x), x.strides[0]!, x.strides[1]!, ptr(mean), mean.strides[0]!, ptr(rstd), rstd.strides[0]!,
+        weight ? ptr(weight) : null, weight?.strides[0] ?? 0, ptr(gx), gx.strides[0]!, gx.strides[1]!, gw ? ptr(gw) : null, gw?.strides[0] ?? 0, gb ? ptr(gb) : null, gb?.strides[0] ?? 0);
+    },
     gather(out, x, dim, index) {
       if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides, x.strides.map((s, d) => (d === dim ? 0 : s)), index.strides])) return tsBackend.gather(out, x, dim, index);
       const bad = kernel('gather', x.dtype, () => `fm_gather_${tag[x.dtype]}`, 'int64_t', [P, P, P, P, 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), ptr(index), x.shape[dim]!, x.strides[dim]!);

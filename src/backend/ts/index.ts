@@ -6,6 +6,7 @@ import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
 import { softmax } from './softmax.js';
 import { crossEntropy, crossEntropyBackward } from './cross_entropy.js';
+import { layerNorm, layerNormBackward } from './layer_norm.js';
 import { maxPool2d } from './pool.js';
 import { matmul } from './matmul.js';
 import { gather, scatter, argsort, accumulate } from './indexing.js';
@@ -28,6 +29,8 @@ export const tsBackend: Backend<TsStorage> = {
   softmax,
   crossEntropy,
   crossEntropyBackward,
+  layerNorm,
+  layerNormBackward,
   maxPool2d,
   matmul,
   gather,
