@@ -5,6 +5,7 @@ import { resultType, type DType } from '../dtype.js';
 import { DTypeError, ValueError } from '../errors.js';
 import { applyOp } from '../ops/dispatch.js';
 import type { UnaryOpName, BinaryOpName } from '../ops/elementwise.js';
+import { setApplyBinary } from '../ops/elementwise.js';
 import { scalarTensor } from './creation.js';
 
 /** A JS number or boolean used as a tensor operand. */
@@ -37,6 +38,7 @@ export function unary(name: UnaryOpName, x: Tensor, params: readonly number[] = 
 export function binary(name: BinaryOpName, a: TensorLike, b: TensorLike): Tensor {
   return applyOp(name, asTensors(name, [a, b]), null);
 }
+setApplyBinary((name, a, b) => binary(name as BinaryOpName, a, b));
 
 // --- arithmetic -------------------------------------------------------------------------
 

@@ -25,6 +25,18 @@ export interface UnaryDef {
   readonly saves?: 'y' | 'xy';
 }
 
+/**
+ * Applies a binary op of this table by name, for gradients written with one (relu's). Set by
+ * functional/math.ts: the table cannot import the dispatcher, which is built from it.
+ */
+// NOTE: the name is a plain string here: BinaryOpName comes from the table that uses this.
+let applyBinary: (name: string, a: Tensor, b: Tensor) => Tensor = (name) => {
+  throw new Error(`elementwise: ${name} applied before functional/math.ts registered the dispatcher`);
+};
+export function setApplyBinary(f: (name: string, a: Tensor, b: Tensor) => Tensor): void {
+  applyBinary = f;
+}
+
 /** The gradient of one input of a binary op: `g` incoming, `a`, `b` the inputs, `out` the output. */
 export type BinaryGrad = (g: Tensor, a: Tensor, b: Tensor, out: Tensor) => Tensor;
 
@@ -102,7 +114,7 @@ export const unaryOps = {
   },
   erf: { expr: 'erf(x)', ref: erfRef, dtype: 'float', grad: (g, x) => g.mul(x.square().neg().exp()).mul(TWO_OVER_SQRT_PI) },
   // NOTE: written so that NaN passes through, as in PyTorch.
-  relu: { expr: 'x < 0 ? 0 : x', ref: (x) => (x < 0 ? 0 : x), dtype: 'same', grad: (g, x) => g.where(x.gt(0), 0) },
+  relu: { expr: 'x < 0 ? 0 : x', ref: (x) => (x < 0 ? 0 : x), dtype: 'same', grad: (g, x) => applyBinary('thresholdBackward', g, x) },
   relu6: {
     expr: 'x <= 0 ? 0 : (x >= 6 ? 6 : x)', ref: (x) => (x <= 0 ? 0 : x >= 6 ? 6 : x), dtype: 'same',
     grad: (g, x) => g.where(x.gt(0).logicalAnd(x.lt(6)), 0),
@@ -202,6 +214,8 @@ const zeros2: readonly [BinaryGrad, BinaryGrad] = [zeroGrad, zeroGrad];
 
 export const binaryOps = {
   add: { expr: 'x + y', ref: (x, y) => x + y, dtype: 'same', grad: [(g) => g, (g) => g] },
+  // relu's gradient, g where the input is positive, in one kernel (PyTorch's threshold_backward).
+  thresholdBackward: { expr: 'y > 0 ? x : 0', ref: (x, y) => (y > 0 ? x : 0), dtype: 'same', grad: [(g, _a, b) => applyBinary('thresholdBackward', g, b), zeroGrad] },
   sub: { expr: 'x - y', ref: (x, y) => x - y, dtype: 'same', grad: [(g) => g, (g) => g.neg()] },
   mul: { expr: 'x * y', ref: (x, y) => x * y, dtype: 'same', grad: [(g, _a, b) => g.mul(b), (g, a) => g.mul(a)] },
   // d(a/b) = 1/b da - a/b^2 db
