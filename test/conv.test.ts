@@ -160,6 +160,18 @@ describe('conv identities', () => {
     const skip = devices.includes(device) ? undefined : cudaSkip ?? `no ${device} backend`;
     const opts = { dtype: 'float64' as const, device };
 
+    test(`${device}: max pooling's backward, one kernel without a graph of it, in ops with one: equal, and second order by finite differences`, { skip }, () => {
+      fm.manualSeed(12);
+      for (const [shape, k, o] of [[[2, 3, 6, 7], 2, {}], [[1, 2, 7, 7], 3, { stride: 1, padding: 1 }]] as [number[], Ints, fm.PoolOptions][]) {
+        const x = fm.randn(shape, opts).requiresGrad_();
+        const g = fm.randn(fm.maxPool2d(x, k, o).shape, opts);
+        const [plain] = fm.autograd.grad([fm.maxPool2d(x, k, o)], [x], { gradOutputs: [g] });
+        const [recorded] = fm.autograd.grad([fm.maxPool2d(x, k, o)], [x], { gradOutputs: [g], createGraph: true });
+        assert.deepEqual(plain!.toArray(), recorded!.toArray(), `${shape} k ${k}`);
+        assert.ok(fm.gradgradcheck((a: fm.Tensor) => fm.maxPool2d(a, k, o), [x]), `gradgradcheck ${shape} k ${k}`);
+      }
+    });
+
     test(`${device}: fold(unfold(x)) is x times the block count of each pixel`, { skip }, () => {
       const configs: [number[], Ints, fm.UnfoldOptions][] = [
         [[2, 3, 5, 6], 2, {}],

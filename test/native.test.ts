@@ -867,7 +867,7 @@ describe('native max pooling against the ts reference', { skip: nativeSkip }, ()
   ];
   const out = (len: number, k: number, s: number, p: number, d: number) => Math.floor((len + 2 * p - d * (k - 1) - 1) / s) + 1;
   for (const dtype of floatTypes) {
-    test(`maxPool2d ${dtype}: values and indices equal, contiguous and strided input, NaN and infinities, 1 and 2 threads`, () => {
+    test(`maxPool2d ${dtype}: values, indices and the backward equal, contiguous and strided input, NaN and infinities, 1 and 2 threads`, () => {
       const rand = rng(900 + floatTypes.indexOf(dtype));
       const saved = fm.getNumThreads();
       try {
@@ -886,6 +886,13 @@ describe('native max pooling against the ts reference', { skip: nativeSkip }, ()
               const what = `maxPool2d ${dtype} ${fmt(shape)} ${layout} k ${k} s ${s} p ${p} d ${d}, ${threads} thread(s)`;
               checkSame(y, yTs, what);
               checkSame(ind, iTs, `${what}: indices`);
+              // The backward: zero, then add each gradient at its maximum (overlapping windows share some).
+              const g = randomView(dtype, oshape, 'contig', rand);
+              const gx0 = randomView(dtype, shape, 'contig', rand);
+              const [gx, gxTs] = [cloneView(gx0), cloneView(gx0)];
+              nb.maxPool2dBackward!(gx, g, ind);
+              ts.maxPool2dBackward!(gxTs, g, iTs);
+              checkSame(gx, gxTs, `${what}: backward`);
             }
           }
         }

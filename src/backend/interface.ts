@@ -89,6 +89,11 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    */
   maxPool2d?(out: View<S>, indices: View<S>, x: View<S>, k: readonly number[], s: readonly number[], p: readonly number[], d: readonly number[]): void;
   /**
+   * Its gradient: gx [N, C, H, W] zeroed, then each element of g [N, C, OH, OW] added at its
+   * window's maximum (indices), in order; all three contiguous.
+   */
+  maxPool2dBackward?(gx: View<S>, g: View<S>, indices: View<S>): void;
+  /**
    * Optional fused cross-entropy at class indices, for a float x [N, C] and int64 target [N]: each
    * row's loss -log_softmax(x[i])[target[i]] (0 where target[i] = ignoreIndex) into rows [N], and
    * the reduction into out (rows itself for 'none'; else a scalar: the sum of the kept rows, over

@@ -722,6 +722,14 @@ static void fm_maxpool_plane_padded_${tag[d]}(const int64_t* a, const ${t}* rest
     }
   }
 }
+/* The gradient: each plane of gx zeroed, then g added at the saved maxima in order (planes split among threads). */
+void fm_maxpool2d_backward_${tag[d]}(int64_t planes, int64_t hw, int64_t no, ${t}* restrict gx, const ${t}* restrict g, const int64_t* restrict ind) {
+  FM_PARALLEL(planes, planes * (hw + no), for (int64_t q = lo; q < hi; q++) {
+    ${t}* plane = gx + q * hw; const ${t}* gp = g + q * no; const int64_t* ip = ind + q * no;
+    memset(plane, 0, hw * sizeof(${t}));
+    for (int64_t o = 0; o < no; o++) plane[ip[o]] += gp[o];
+  })
+}
 void fm_maxpool2d_${tag[d]}(const int64_t* a, const ${t}* restrict x, ${t}* restrict y, int64_t* restrict ind) {
   /* a = [N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, xs0, xs1, xs2, xs3] */
   const int64_t C = a[1], H = a[2], W = a[3], OH = a[4], OW = a[5], kh = a[6], kw = a[7], sh = a[8], sw = a[9];

@@ -135,6 +135,10 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       poolArgs.set([...x.shape, out.shape[2]!, out.shape[3]!, ...k, ...s, ...p, ...d, ...x.strides].map(BigInt));
       kernel('maxpool2d', x.dtype, () => `fm_maxpool2d_${tag[x.dtype]}`, 'void', [P, P, P, P])(poolArgs, ptr(x), ptr(out), ptr(indices));
     },
+    maxPool2dBackward(gx, g, indices) {
+      const [n, c, h, w] = gx.shape as [number, number, number, number];
+      kernel('maxpool2db', gx.dtype, () => `fm_maxpool2d_backward_${tag[gx.dtype]}`, 'void', ['int64_t', 'int64_t', 'int64_t', P, P, P])(n * c, h * w, g.shape[2]! * g.shape[3]!, ptr(gx), ptr(g), ptr(indices));
+    },
     softmax(out, x, dim, log) {
       const others = [...x.shape.keys()].filter((d) => d !== dim);
       if (numel(x.shape) === 0) return;

@@ -7,7 +7,7 @@ import { reduce, scan } from './reduce.js';
 import { softmax } from './softmax.js';
 import { crossEntropy, crossEntropyBackward } from './cross_entropy.js';
 import { layerNorm, layerNormBackward } from './layer_norm.js';
-import { maxPool2d } from './pool.js';
+import { maxPool2d, maxPool2dBackward } from './pool.js';
 import { matmul } from './matmul.js';
 import { gather, scatter, argsort, accumulate } from './indexing.js';
 import { fillRandom } from './philox.js';
@@ -32,6 +32,7 @@ export const tsBackend: Backend<TsStorage> = {
   layerNorm,
   layerNormBackward,
   maxPool2d,
+  maxPool2dBackward,
   matmul,
   gather,
   scatter,

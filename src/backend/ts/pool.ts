@@ -43,3 +43,20 @@ export function maxPool2d(out: View<TsStorage>, indices: View<TsStorage>, x: Vie
     }
   }
 }
+
+/**
+ * The gradient of max pooling (Backend.maxPool2dBackward): gx [N, C, H, W] (contiguous) is zeroed,
+ * then each g [N, C, OH, OW] (contiguous) element added at its window's maximum, in order.
+ */
+export function maxPool2dBackward(gx: View<TsStorage>, g: View<TsStorage>, indices: View<TsStorage>): void {
+  const [n, c, h, w] = gx.shape as [number, number, number, number];
+  const no = g.shape[2]! * g.shape[3]!;
+  const GX = gx.storage.data as Float32Array | Float64Array;
+  const G = g.storage.data as Float32Array | Float64Array;
+  const I = indices.storage.data as BigInt64Array;
+  GX.fill(0, gx.offset, gx.offset + n * c * h * w);
+  for (let q = 0; q < n * c; q++) {
+    const plane = gx.offset + q * h * w;
+    for (let o = 0; o < no; o++) GX[plane + Number(I[indices.offset + q * no + o]!)] += G[g.offset + q * no + o]!;
+  }
+}

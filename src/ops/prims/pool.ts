@@ -3,6 +3,7 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { backendOf, emptyTensor } from '../dispatch.js';
 import type { OpDef } from '../op_def.js';
+import { isGradEnabled } from '../../autograd/grad_mode.js';
 
 /** Kernel size, stride, padding and dilation ([h, w] each), and the output size. */
 export interface MaxPoolAttrs {
@@ -27,6 +28,14 @@ export const poolDefs = {
       // d max = 1 at the argmax: the gradient of each window goes to its maximum (summed where windows share it).
       const [n, c, h, w] = ctx.inputShape(0) as [number, number, number, number];
       const indices = ctx.get(0);
+      const be = backendOf(g);
+      if (be.maxPool2dBackward && !isGradEnabled()) {
+        // One pass (zero, then add) where no graph of the backward is recorded; else the scatter-add below.
+        const gc = g.contiguous();
+        const gx = emptyTensor([n, c, h, w], g.dtype, g.device);
+        be.maxPool2dBackward(gx.view_(), gc.view_(), indices.view_());
+        return [gx];
+      }
       const m = indices.shape[2]! * indices.shape[3]!;
       const flat = g.newZeros([n, c, h * w]).scatterAdd(2, indices.reshape([n, c, m]), g.reshape([n, c, m]));
       return [flat.reshape([n, c, h, w])];
