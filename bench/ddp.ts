@@ -18,6 +18,8 @@ export const ALL_REDUCE_BIG_NUMEL = 1 << 20;
 const STEPS = 300;
 const WARMUP = 30;
 const JOB_TIMEOUT_MS = 120_000;
+/** How long a job may take to exit after rank 0 printed its result. */
+const JOB_EXIT_GRACE_MS = 15_000;
 
 /** Median milliseconds of a step and of its phases (each phase's own median). */
 export interface PhaseMs {
@@ -129,23 +131,36 @@ function runJob(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ 
     // once kept the pipes open and the bench waiting).
     const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const timer = setTimeout(() => {
+    const kill = (): void => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
         child.kill('SIGKILL');
       }
-    }, JOB_TIMEOUT_MS);
+    };
+    const resultLine = (): string | undefined => out.split('\n').slice(0, -1).find((l) => l.startsWith(RESULT_PREFIX));
+    let grace: NodeJS.Timeout | undefined;
+    const onData = (d: string): void => {
+      out += d;
+      // Once rank 0 has printed its result, the job gets a short while to exit: a gloo rank once
+      // hung in its teardown after the measurement was done.
+      if (!grace && resultLine()) grace = setTimeout(kill, JOB_EXIT_GRACE_MS);
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    const timer = setTimeout(kill, JOB_TIMEOUT_MS);
     const done = (why: string | null): void => {
       clearTimeout(timer);
+      clearTimeout(grace);
       const after = ticks();
       const othersShare = before && after && after.total > before.total
         ? Math.max(0, (after.busy - before.busy - (after.mine - before.mine)) / (after.total - before.total)) : null;
-      const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (line && why === null) resolve({ result: JSON.parse(line.slice(RESULT_PREFIX.length)) as WorkerResult, othersShare });
-      else resolve({ result: null, error: `${why ?? 'no result line'}: ${out.trim().slice(-1500)}`, othersShare });
+      const line = resultLine();
+      if (line) {
+        const result = JSON.parse(line.slice(RESULT_PREFIX.length)) as WorkerResult;
+        if (why !== null) console.log(`${path.basename(cmd)}: the job printed its result, then ${why} (killed ${JOB_EXIT_GRACE_MS / 1000} s later); the result is kept`);
+        resolve({ result, othersShare });
+      } else resolve({ result: null, error: `${why ?? 'no result line'}: ${out.trim().slice(-1500)}`, othersShare });
     };
     child.on('error', (e) => done(`could not start ${cmd}: ${e.message}`));
     child.on('close', (code, signal) => done(code === 0 ? null : `${path.basename(cmd)} exited with ${signal ?? code}`));

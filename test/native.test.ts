@@ -943,6 +943,23 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
     }
   });
 
+  test('many threads on products with a short k and a C of about a million elements: against the ts reference', () => {
+    fm.manualSeed(4);
+    const a = fm.randn([1000, 3]);
+    const b = fm.randn([3, 1000]);
+    const expected = fm.empty([1000, 1000]);
+    ts.matmul(expected.view_() as unknown as V, a.view_() as unknown as V, b.view_() as unknown as V);
+    const saved = fm.getNumThreads();
+    try {
+      for (const threads of [3, 16]) {
+        fm.setNumThreads(threads);
+        assertArraysClose(fm.matmul(a, b).data(), expected.data(), { rtol: 1e-5, atol: 1e-5 }, `[1000, 3] @ [3, 1000], ${threads} threads`);
+      }
+    } finally {
+      fm.setNumThreads(saved);
+    }
+  });
+
   test('thin products with a long k (threads split k, then sum their parts): against the ts reference', () => {
     // [9, 43264] @ [43264, 32] has one tile of C: only a k split gives the second thread work. Its
     // transpose, [32, 43264] @ [43264, 9] (a convolution's weight gradient), runs as C^T = B^T A^T,
@@ -958,7 +975,11 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
         ts.matmul(expected.view_() as unknown as V, x.view_() as unknown as V, y.view_() as unknown as V);
         const exp = expected.data();
         const [r1, r2] = oneThenTwo(f);
-        for (const [got, threads] of [[r1, 1], [r2, 2]] as const) {
+        const saved = fm.getNumThreads();
+        fm.setNumThreads(5);
+        const r5 = f().data();
+        fm.setNumThreads(saved);
+        for (const [got, threads] of [[r1, 1], [r2, 2], [r5, 5]] as const) {
           assertArraysClose(got, exp, { rtol: dtype === 'float32' ? 1e-3 : 1e-10, atol: dtype === 'float32' ? 1e-3 : 1e-10 }, `${what} ${dtype}, ${threads} thread(s)`);
         }
       }

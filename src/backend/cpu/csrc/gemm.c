@@ -221,7 +221,7 @@ static int omp_get_thread_num(void) { return 0; }
       const double serial = tile * k * rp * cp + PACK * ((double)m * k + (double)k * n) + CST * kb * m * n; \
       const double rows = tile * k * rpt * cp + PACK * ((double)MR * rpt * k + (double)k * n) + CST * kb * MR * rpt * n; \
       const double cols = tile * k * rp * cpt + PACK * ((double)m * k + (double)k * NR_##SFX * cpt) + CST * kb * m * NR_##SFX * cpt; \
-      const double ks = m * n > (1 << 20) ? 1e300                                                        \
+      const double ks = m * n > (1 << 20) || k < 64 * nth ? 1e300 /* big buffers; a slice of k each */     \
         : tile * kt * rp * cp + PACK * (double)(m + n) * kt + CST * (kbt + 3.0) * m * n;                 \
       double best = rows;                                                                                \
       if (cols < best) { best = cols; mode = 1; }                                                        \
@@ -245,7 +245,7 @@ static int omp_get_thread_num(void) { return 0; }
         if (i1 > m) i1 = m;                                                                              \
         if (i1 > i0) gemm_serial_##SFX(i1 - i0, n, k, a + i0 * ars, ars, acs, b, brs, bcs, c + i0 * crs, crs, ccs, apack, bpack); \
       } else {                                                                                           \
-        /* Thread 0 writes C, the others their buffers (each has k0 < k1: k >= nth here). */       \
+        /* Thread 0 writes C, the others their buffers (k >= 64 nth: each slice has some k). */    \
         int64_t k0 = k * t / nt, k1 = k * (t + 1) / nt;                                                  \
         T* out = t == 0 ? c : part + (t - 1) * m * n;                                                    \
         gemm_serial_##SFX(m, n, k1 - k0, a + k0 * acs, ars, acs, b + k0 * brs, brs, bcs, out, t == 0 ? crs : n, t == 0 ? ccs : 1, apack, bpack); \
