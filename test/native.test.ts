@@ -864,6 +864,8 @@ describe('native max pooling against the ts reference', { skip: nativeSkip }, ()
     [[2, 3, 1, 65], [1, 3], [1, 2], [0, 1], [1, 1]],
     [[8, 16, 17, 13], [3, 3], [1, 1], [1, 1], [1, 1]],
     [[4, 6, 15, 16], [3, 3], [2, 2], [1, 1], [2, 1]],
+    // Every window wholly in the padding: output -inf, index -1, and no gradient passed on.
+    [[2, 3, 2, 2], [2, 2], [1, 1], [1, 1], [3, 3]],
   ];
   const out = (len: number, k: number, s: number, p: number, d: number) => Math.floor((len + 2 * p - d * (k - 1) - 1) / s) + 1;
   for (const dtype of floatTypes) {

@@ -140,6 +140,7 @@ describe('errors name the op and say what is wrong', () => {
     expectError(() => new nn.BatchNorm1d(3)(fm.ones([1, 3])), fm.ValueError, 'batchNorm', /expected more than 1 value per channel when training, got input size \[1, 3\]/);
     expectError(() => new nn.BatchNorm1d(4)(fm.ones([2, 3])), fm.ShapeError, 'batchNorm', /expected runningMean of shape \[3\] for input \[2, 3\] \(C = 3\), got \[4\]/);
     expectError(() => new nn.LayerNorm([4])(fm.ones([2, 3])), fm.ShapeError, 'layerNorm', /input of shape \[2, 3\] does not end with the normalized shape \[4\]/);
+    expectError(() => F.layerNorm(fm.ones([2, 3]), []), fm.ValueError, 'layerNorm', /normalizedShape must name at least one dim/);
     expectError(() => new nn.RMSNorm([2, 3])(fm.ones([3, 2])), fm.ShapeError, 'rmsNorm', /does not end with the normalized shape \[2, 3\]/);
     expectError(() => new nn.GroupNorm(3, 4), fm.ValueError, 'GroupNorm', /numChannels \(4\) must be divisible by numGroups \(3\)/);
     expectError(() => F.groupNorm(fm.ones([2, 6, 3]), 4), fm.ValueError, 'groupNorm', /number of channels \(6\) to be divisible by numGroups \(4\)/);

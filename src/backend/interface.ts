@@ -90,7 +90,8 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
   maxPool2d?(out: View<S>, indices: View<S>, x: View<S>, k: readonly number[], s: readonly number[], p: readonly number[], d: readonly number[]): void;
   /**
    * Its gradient: gx [N, C, H, W] zeroed, then each element of g [N, C, OH, OW] added at its
-   * window's maximum (indices), in order; all three contiguous.
+   * window's maximum (indices; -1, a window wholly in the padding, adds nothing), in order; all
+   * three contiguous.
    */
   maxPool2dBackward?(gx: View<S>, g: View<S>, indices: View<S>): void;
   /**

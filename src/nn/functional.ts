@@ -101,6 +101,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
 /** Normalises over the last dims (`normalizedShape`), then scales and shifts. Example: `F.layerNorm(x, [512], w, b)`. */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   const k = normalizedShape.length;
+  if (k === 0) throw new ValueError('layerNorm', 'normalizedShape must name at least one dim (the last dims of the input), got []');
   if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
     throw new ShapeError('layerNorm', `input of shape ${fmtShape(x.shape)} does not end with the normalized shape ${fmtShape(normalizedShape)}`);
   }

@@ -93,7 +93,8 @@ function nll(op: string, input: Tensor, target: Tensor, opts: NllOptions): Tenso
     throw asOpError(e, op); // a target out of range (gather checks, on every device)
   }
   const w = (opts.weight ? opts.weight.indexSelect(0, safe.flatten()).reshape(safe.shape) : fm.onesLike(picked)).mul(keep.to(input.dtype));
-  const l = picked.mul(w);
+  // Ignored rows count 0 whatever their input (NaN or infinite logits included), as PyTorch's.
+  const l = picked.mul(w).where(keep, 0);
   const reduction = opts.reduction ?? 'mean';
   if (reduction === 'mean') return weightedMean(l.sum(), w.sum());
   return reduce(op, l, reduction);

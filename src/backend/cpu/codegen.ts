@@ -637,12 +637,14 @@ static void fm_layernorm_backward_rows_${tag[d]}(int64_t lo, int64_t hi, int64_t
 /* The backward in one pass over g and x: threads take equal shares of the rows, each summing its
    rows' column shares into its own buffers, added in thread order at the end (a separate pass
    over the columns read g and x a second time). */
-void fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict g, int64_t gs0, int64_t gs1,
+int fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict g, int64_t gs0, int64_t gs1,
     const ${t}* restrict x, int64_t xs0, int64_t xs1, const ${t}* restrict mean, int64_t ms, const ${t}* restrict rstd, int64_t rs,
     const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, ${t}* restrict gw, int64_t gws, ${t}* restrict gb, int64_t gbs) {
-  const int nt = m * n >= FM_PAR_MIN && fm_threads > 1 && m > 1 ? (m < fm_threads ? (int)m : fm_threads) : 1;
+  /* Threads, fewer where their column buffers (2 n doubles each) would pass 64 MiB in all. */
+  int nt = m * n >= FM_PAR_MIN && fm_threads > 1 && m > 1 ? (m < fm_threads ? (int)m : fm_threads) : 1;
+  while (nt > 1 && (double)nt * 2 * n * sizeof(double) > 64.0 * (1 << 20)) nt--;
   double* part = calloc((size_t)nt * 2 * (n > 0 ? n : 1), sizeof(double));
-  if (!part) return; /* out of memory: the caller sees no gradient written (rare; not reached in practice) */
+  if (!part) return -1; /* out of memory: the caller raises */
   if (nt == 1) {
     fm_layernorm_backward_rows_${tag[d]}(0, m, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1, part, part + n);
   } else {
@@ -659,6 +661,7 @@ void fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict 
     if (gb) gb[j * gbs] = (${t})sb;
   }
   free(part);
+  return 0;
 }
 `;
   });
@@ -722,12 +725,14 @@ static void fm_maxpool_plane_padded_${tag[d]}(const int64_t* a, const ${t}* rest
     }
   }
 }
-/* The gradient: each plane of gx zeroed, then g added at the saved maxima in order (planes split among threads). */
+/* The gradient: each plane of gx zeroed, then g added at the saved maxima in order (planes split
+   among threads); a window wholly in the padding (dilation lets one miss the input) has index -1
+   and passes no gradient on. */
 void fm_maxpool2d_backward_${tag[d]}(int64_t planes, int64_t hw, int64_t no, ${t}* restrict gx, const ${t}* restrict g, const int64_t* restrict ind) {
   FM_PARALLEL(planes, planes * (hw + no), for (int64_t q = lo; q < hi; q++) {
     ${t}* plane = gx + q * hw; const ${t}* gp = g + q * no; const int64_t* ip = ind + q * no;
     memset(plane, 0, hw * sizeof(${t}));
-    for (int64_t o = 0; o < no; o++) plane[ip[o]] += gp[o];
+    for (int64_t o = 0; o < no; o++) if (ip[o] >= 0) plane[ip[o]] += gp[o];
   })
 }
 void fm_maxpool2d_${tag[d]}(const int64_t* a, const ${t}* restrict x, ${t}* restrict y, int64_t* restrict ind) {

@@ -4,7 +4,7 @@
 // numbers bit for bit).
 import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
-import { IndexError } from '../../errors.js';
+import { IndexError, OutOfMemoryError } from '../../errors.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
 import { coalesce, forEachOffset, isContiguous, offsetAt } from '../ts/loops.js';
 import { reduceOutType, tag } from './codegen.js';
@@ -164,9 +164,10 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     },
     layerNormBackward(gx, gw, gb, g, x, mean, rstd, weight) {
       const [m, n] = x.shape as [number, number];
-      kernel('layernormb', x.dtype, () => `fm_layernorm_backward_${tag[x.dtype]}`, 'void', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t'])(
+      const status = kernel('layernormb', x.dtype, () => `fm_layernorm_backward_${tag[x.dtype]}`, 'int', ['int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', P, 'int64_t', 'int64_t', P, 'int64_t', P, 'int64_t'])(
         m, n, ptr(g), g.strides[0]!, g.strides[1]!, ptr(x), x.strides[0]!, x.strides[1]!, ptr(mean), mean.strides[0]!, ptr(rstd), rstd.strides[0]!,
         weight ? ptr(weight) : null, weight?.strides[0] ?? 0, ptr(gx), gx.strides[0]!, gx.strides[1]!, gw ? ptr(gw) : null, gw?.strides[0] ?? 0, gb ? ptr(gb) : null, gb?.strides[0] ?? 0);
+      if (status !== 0) throw new OutOfMemoryError('layerNorm', `out of host memory for the backward's column sums (${2 * n} doubles) over rows of ${n}`);
     },
     gather(out, x, dim, index) {
       if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides, x.strides.map((s, d) => (d === dim ? 0 : s)), index.strides])) return tsBackend.gather(out, x, dim, index);

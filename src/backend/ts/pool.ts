@@ -46,7 +46,8 @@ export function maxPool2d(out: View<TsStorage>, indices: View<TsStorage>, x: Vie
 
 /**
  * The gradient of max pooling (Backend.maxPool2dBackward): gx [N, C, H, W] (contiguous) is zeroed,
- * then each g [N, C, OH, OW] (contiguous) element added at its window's maximum, in order.
+ * then each g [N, C, OH, OW] (contiguous) element added at its window's maximum, in order; a window
+ * wholly in the padding (index -1) passes nothing on.
  */
 export function maxPool2dBackward(gx: View<TsStorage>, g: View<TsStorage>, indices: View<TsStorage>): void {
   const [n, c, h, w] = gx.shape as [number, number, number, number];
@@ -57,6 +58,9 @@ export function maxPool2dBackward(gx: View<TsStorage>, g: View<TsStorage>, indic
   GX.fill(0, gx.offset, gx.offset + n * c * h * w);
   for (let q = 0; q < n * c; q++) {
     const plane = gx.offset + q * h * w;
-    for (let o = 0; o < no; o++) GX[plane + Number(I[indices.offset + q * no + o]!)] += G[g.offset + q * no + o]!;
+    for (let o = 0; o < no; o++) {
+      const at = Number(I[indices.offset + q * no + o]!);
+      if (at >= 0) GX[plane + at] += G[g.offset + q * no + o]!;
+    }
   }
 }

@@ -36,8 +36,10 @@ export const poolDefs = {
         be.maxPool2dBackward(gx.view_(), gc.view_(), indices.view_());
         return [gx];
       }
+      // A window wholly in the padding (possible with dilation) has index -1: it passes nothing on.
       const m = indices.shape[2]! * indices.shape[3]!;
-      const flat = g.newZeros([n, c, h * w]).scatterAdd(2, indices.reshape([n, c, m]), g.reshape([n, c, m]));
+      const inside = indices.ge(0);
+      const flat = g.newZeros([n, c, h * w]).scatterAdd(2, indices.where(inside, 0).reshape([n, c, m]), g.where(inside, 0).reshape([n, c, m]));
       return [flat.reshape([n, c, h, w])];
     },
   } satisfies OpDef<MaxPoolAttrs>,

@@ -221,7 +221,7 @@ static int omp_get_thread_num(void) { return 0; }
       const double serial = tile * k * rp * cp + PACK * ((double)m * k + (double)k * n) + CST * kb * m * n; \
       const double rows = tile * k * rpt * cp + PACK * ((double)MR * rpt * k + (double)k * n) + CST * kb * MR * rpt * n; \
       const double cols = tile * k * rp * cpt + PACK * ((double)m * k + (double)k * NR_##SFX * cpt) + CST * kb * m * NR_##SFX * cpt; \
-      const double ks = m * n > (1 << 20) || k < 64 * nth ? 1e300 /* big buffers; a slice of k each */     \
+      const double ks = (double)(nth - 1) * m * n * sizeof(T) > 64.0 * (1 << 20) || k < 64 * nth ? 1e300 /* buffers; k slices */ \
         : tile * kt * rp * cp + PACK * (double)(m + n) * kt + CST * (kbt + 3.0) * m * n;                 \
       double best = rows;                                                                                \
       if (cols < best) { best = cols; mode = 1; }                                                        \
@@ -231,11 +231,26 @@ static int omp_get_thread_num(void) { return 0; }
     int64_t nc_max = n < NC ? n : NC;                                                                    \
     size_t bbytes = ((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC * sizeof(T) + 63) / 64 * 64;     \
     size_t abytes = (MC * KC * sizeof(T) + 63) / 64 * 64;                                                \
-    T* part = mode == 2 ? aligned_alloc(64, ((nth - 1) * m * n * sizeof(T) + 63) / 64 * 64) : NULL;      \
+    /* Every buffer up front (packing space per thread, a k split's partial products), so that  \
+       when memory runs out the product falls back to fewer threads, then to plain loops. */     \
+    T* part = NULL;                                                                                      \
+    if (mode == 2) {                                                                                     \
+      part = aligned_alloc(64, ((nth - 1) * m * n * sizeof(T) + 63) / 64 * 64);                          \
+      if (!part) mode = 0;                                                                               \
+    }                                                                                                    \
+    char* packs = aligned_alloc(64, nth * (abytes + bbytes));                                            \
+    if (!packs && nth > 1) {                                                                             \
+      free(part); part = NULL; nth = 1; mode = 0;                                                        \
+      packs = aligned_alloc(64, abytes + bbytes);                                                        \
+    }                                                                                                    \
+    if (!packs) {                                                                                        \
+      small_##SFX(m, n, k, a, ars, acs, b, brs, bcs, c, crs, ccs);                                       \
+      return;                                                                                            \
+    }                                                                                                    \
     _Pragma("omp parallel num_threads(nth)") {                                                           \
       int nt = omp_get_num_threads(), t = omp_get_thread_num();                                          \
-      T* apack = aligned_alloc(64, abytes);                                                              \
-      T* bpack = aligned_alloc(64, bbytes);                                                              \
+      T* apack = (T*)(packs + t * (abytes + bbytes));                                                    \
+      T* bpack = (T*)(packs + t * (abytes + bbytes) + abytes);                                           \
       if (mode == 1) {                                                                                   \
         int64_t j0 = cp * t / nt * NR_##SFX, j1 = cp * (t + 1) / nt * NR_##SFX;                          \
         if (j1 > n) j1 = n;                                                                              \
@@ -258,9 +273,8 @@ static int omp_get_thread_num(void) { return 0; }
             else for (int64_t j = 0; j < n; j++) row[j * ccs] += src[j];                                 \
           }                                                                                              \
       }                                                                                                  \
-      free(apack);                                                                                       \
-      free(bpack);                                                                                       \
     }                                                                                                    \
+    free(packs);                                                                                         \
     free(part);                                                                                          \
   }
 
