@@ -61,6 +61,8 @@ export function tfjsWorkload(tf: Tf, key: string, size: readonly number[]): Run 
       const a = tf.randomNormal([size[0]!, size[1]!]);
       return loop(() => tf.softmax(a));
     }
+    case 'rand_1m':
+      return loop(() => tf.randomUniform([size[0]!]));
     case 'cross_entropy': {
       const x = tf.variable(tf.randomNormal([size[0]!, size[1]!]));
       const y = tf.oneHot(tf.randomUniform([size[0]!], 0, size[1]!, 'int32'), size[1]!);

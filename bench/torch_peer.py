@@ -70,6 +70,10 @@ def softmax(size):
     return no_grad_loop(lambda: torch.softmax(a, -1))
 
 
+def rand(size):
+    return no_grad_loop(lambda: torch.rand(size))
+
+
 def cross_entropy(size):
     x = torch.randn(size, requires_grad=True)
     y = torch.randint(0, size[1], (size[0],))
@@ -166,6 +170,7 @@ WORKLOADS = {
     'sum_4m': sum_,
     'exp_1m': exp,
     'softmax_1024': softmax,
+    'rand_1m': rand,
     'cross_entropy': cross_entropy,
     'layer_norm': layer_norm,
 }

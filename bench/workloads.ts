@@ -196,6 +196,19 @@ export const workloads: Workload[] = [
     },
   },
   {
+    // Native uniform random numbers (the ts Philox streams to the bit): dropout's draw.
+    key: 'rand_1m', label: 'rand of 1M f32 (uniform)', unit: 'ms/op', size: [N1M], batch: 5, batches: 9, warmup: 2,
+    setup() {
+      fm.manualSeed(0);
+      const r = f32(fm.rand([N1M]));
+      const mean = r.reduce((s, v) => s + v, 0) / N1M;
+      expectClose('rand mean', mean, 0.5, 0.01, 0.01);
+      return (reps) => {
+        for (let i = 0; i < reps; i++) fm.scope(() => { fm.rand([N1M]); });
+      };
+    },
+  },
+  {
     // The fused cross-entropy (ops/prims/cross_entropy.ts): a classifier's loss, forward and backward.
     key: 'cross_entropy', label: 'F.crossEntropy [128, 10] forward + backward', unit: 'us/op', size: [128, 10], batch: 200, batches: 9, warmup: 10,
     setup() {

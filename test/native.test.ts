@@ -854,6 +854,49 @@ describe('native window sums (accumulate) against the ts reference', { skip: nat
 });
 
 // ---------------------------------------------------------------------------------------------
+// Random numbers
+
+describe('native uniform random numbers against the ts streams', { skip: nativeSkip }, () => {
+  test('bit for bit: float32 and float64, ranges whose top rounds to high, seeds and offsets past 2^32, 1 and 2 threads', () => {
+    const saved = fm.getNumThreads();
+    try {
+      const ranges: [number, number][] = [[0, 1], [-3, 2.5], [1e6, 1e6 + 1], [0, 1e-30], [-1e300, 1e300]];
+      const seeds = [0n, 2n ** 64n - 1n, 123456789012345n, -5n];
+      const offsets = [0, 2 ** 32 - 7, 2 ** 40 + 3];
+      for (const dtype of floatTypes) {
+        for (const n of [256, 1023, 70001]) {
+          for (const [i, [lo, hi]] of ranges.entries()) {
+            const seed = seeds[i % seeds.length]!;
+            const offset = offsets[(i + n) % offsets.length]!;
+            const exp = { storage: ts.allocate(dtype, n), dtype, shape: [n], strides: [1], offset: 0 } as V;
+            ts.random(exp, 'uniform', seed, offset, lo, hi);
+            for (const threads of [1, 2]) {
+              fm.setNumThreads(threads);
+              const got = { storage: ts.allocate(dtype, n), dtype, shape: [n], strides: [1], offset: 0 } as V;
+              nb.random(got, 'uniform', seed, offset, lo, hi);
+              checkSame(got, exp, `uniform ${dtype} n=${n} [${lo}, ${hi}) seed ${seed} offset ${offset}, ${threads} thread(s)`);
+            }
+          }
+        }
+      }
+    } finally {
+      fm.setNumThreads(saved);
+    }
+  });
+
+  test('fm.rand and dropout draw the same numbers on both backends', () => {
+    const draw = () => {
+      fm.manualSeed(77);
+      return [fm.rand([300, 301]).data(), fm.nn.functional.dropout(fm.ones([200, 500]), 0.3).data()];
+    };
+    const [r1, d1] = draw();
+    const [r2, d2] = onTs(draw);
+    assertArraysClose(r1!, r2!, { rtol: 0, atol: 0 }, 'rand');
+    assertArraysClose(d1!, d2!, { rtol: 0, atol: 0 }, 'dropout');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Max pooling
 
 describe('native max pooling against the ts reference', { skip: nativeSkip }, () => {

@@ -103,6 +103,15 @@ FM_SEL(i64, int64_t, uint64_t) FM_SEL(u8, uint8_t, uint8_t) FM_SEL(b8, uint8_t, 
 #define FM_ODO_NEXT(nd, sh, s0, s1, s2, o0, o1, o2, idx) for (int d_ = (nd) - 1; d_ >= 0; d_--) { \\
   o0 += (s0)[d_]; o1 += (s1)[d_]; o2 += (s2)[d_]; if (++idx[d_] < (sh)[d_]) break; idx[d_] = 0; \\
   o0 -= (int64_t)(s0)[d_] * (sh)[d_]; o1 -= (int64_t)(s1)[d_] * (sh)[d_]; o2 -= (int64_t)(s2)[d_] * (sh)[d_]; }
+/* One Philox4x32-10 block (Random123's multipliers and Weyl key steps), as ts/philox.ts computes it. */
+static inline void fm_philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  for (int r = 0; r < 10; r++) {
+    const uint64_t p0 = (uint64_t)c[0] * 0xD2511F53u, p1 = (uint64_t)c[2] * 0xCD9E8D57u;
+    const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+    c[0] = n0; c[1] = (uint32_t)p1; c[2] = n2; c[3] = (uint32_t)p0;
+    k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+  }
+}
 static inline int64_t fm_i64(double v) {
   return (isfinite(v) && fabs(v) < 9223372036854775808.0) ? (int64_t)v : INT64_MIN;
 }
@@ -668,6 +677,44 @@ int fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict g
 }
 
 /**
+ * Uniform random numbers, the ts backend's Philox4x32-10 streams (ts/philox.ts) to the bit: element
+ * i uses the block with counter offset + i and key (k0, k1); float32 takes 24 bits of word 0,
+ * float64 53 bits of words 0 and 1; then low + u * (high - low) in doubles, with no multiply-add
+ * fused, rounded once, and a value that rounds up to high replaced by cap (the largest value below
+ * it). Elements split among threads (each is a pure function of its counter). Normals stay in
+ * TypeScript: Box-Muller needs log and cos, whose last bits differ between V8 and the C library.
+ */
+function randomKernels(): string[] {
+  return floatTypes.map((d) => {
+    const t = ctype[d];
+    const u = d === 'float32' ? '(double)(c[0] >> 8) * 0x1p-24' : '((double)(c[0] >> 5) * 67108864.0 + (double)(c[1] >> 6)) * 0x1p-53';
+    return `/* Elements [lo, hi): a function of its own with plain scalar state, so that GCC vectorises the
+   rounds across elements (32 x 32 -> 64-bit products in vector lanes). */
+__attribute__((optimize("fp-contract=off")))
+static void fm_uniform_range_${tag[d]}(int64_t lo, int64_t hi, ${t}* restrict out, uint32_t k0, uint32_t k1, uint64_t offset, double low, double high, double cap) {
+  const double span = high - low;
+  for (int64_t i = lo; i < hi; i++) {
+    const uint64_t ctr = offset + (uint64_t)i;
+    uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = 0, c3 = 0, a0 = k0, a1 = k1;
+    for (int r = 0; r < 10; r++) {
+      const uint64_t p0 = (uint64_t)c0 * 0xD2511F53u, p1 = (uint64_t)c2 * 0xCD9E8D57u;
+      const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ a0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ a1;
+      c0 = n0; c1 = (uint32_t)p1; c2 = n2; c3 = (uint32_t)p0;
+      a0 += 0x9E3779B9u; a1 += 0xBB67AE85u;
+    }
+    (void)c2; (void)c3;
+    const ${t} v = (${t})(low + ${u.replace(/c\[0\]/g, 'c0').replace(/c\[1\]/g, 'c1')} * span);
+    out[i] = v >= high ? (${t})cap : v;
+  }
+}
+void fm_uniform_${tag[d]}(int64_t n, ${t}* restrict out, uint32_t k0, uint32_t k1, int64_t offset, double low, double high, double cap) {
+  FM_PARALLEL(n, n * 16, fm_uniform_range_${tag[d]}(lo, hi, out, k0, k1, (uint64_t)offset, low, high, cap))
+}
+`;
+  });
+}
+
+/**
  * 2-D max pooling with indices (Backend.maxPool2d; the ts backend's pool.ts is the reference):
  * planes split among threads, and each output sees its window's values in the reference's order,
  * so the maximum and its index (the first maximum; NaN wins) are the same. Where every window lies
@@ -823,5 +870,5 @@ function indexKernels(): string[] {
 
 /** The whole generated translation unit. */
 export function generatedSource(): string {
-  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...crossEntropyKernels(), ...layerNormKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
+  return [prelude, ...unaryKernels(), ...binaryKernels(), ...copyKernels(), ...reduceKernels(), ...scanKernels(), ...softmaxKernels(), ...crossEntropyKernels(), ...layerNormKernels(), ...randomKernels(), ...optimizerKernels(), ...poolKernels(), ...indexKernels()].join('\n');
 }

@@ -1,11 +1,12 @@
 // The cpu backend with native kernels: the ts backend's storage (typed arrays the garbage
-// collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter
-// and GEMM. argsort and random stay in TypeScript (random so that every backend draws the same
-// numbers bit for bit).
+// collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter,
+// GEMM and uniform random numbers (the ts streams to the bit). argsort and normal random numbers
+// stay in TypeScript.
 import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError, OutOfMemoryError } from '../../errors.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
+import { checkRandomRange, float32Below, float64Below } from '../ts/philox.js';
 import { coalesce, forEachOffset, isContiguous, offsetAt } from '../ts/loops.js';
 import { reduceOutType, tag } from './codegen.js';
 import { loadNative, type NativeLib } from './native.js';
@@ -134,6 +135,16 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     maxPool2d(out, indices, x, k, s, p, d) {
       poolArgs.set([...x.shape, out.shape[2]!, out.shape[3]!, ...k, ...s, ...p, ...d, ...x.strides].map(BigInt));
       kernel('maxpool2d', x.dtype, () => `fm_maxpool2d_${tag[x.dtype]}`, 'void', [P, P, P, P])(poolArgs, ptr(x), ptr(out), ptr(indices));
+    },
+    random(out, dist, seed, offset, a, b) {
+      const n = numel(out.shape);
+      // Normals, and arrays too small to pay for the call, run in TypeScript (the same streams).
+      if (dist !== 'uniform' || n < nativeMin) return tsBackend.random(out, dist, seed, offset, a, b);
+      checkRandomRange(offset, n);
+      const s = BigInt.asUintN(64, seed);
+      const cap = out.dtype === 'float32' ? float32Below(b) : float64Below(b);
+      kernel('uniform', out.dtype, () => `fm_uniform_${tag[out.dtype]}`, 'void', ['int64_t', P, 'uint32_t', 'uint32_t', 'int64_t', 'double', 'double', 'double'])(
+        n, ptr(out), Number(s & 0xffffffffn), Number(s >> 32n), offset, a, b, cap);
     },
     maxPool2dBackward(gx, g, indices) {
       const [n, c, h, w] = gx.shape as [number, number, number, number];

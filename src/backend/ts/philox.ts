@@ -93,6 +93,16 @@ function u53(w0: number, w1: number): number {
   return ((w0 >>> 5) * TWO_POW_26 + (w1 >>> 6)) * TWO_POW_M53;
 }
 
+/** The counters offset .. offset + n - 1 must be non-negative safe integers. */
+export function checkRandomRange(offset: number, n: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new RangeError(`fillRandom: offset must be a non-negative safe integer, got ${offset}`);
+  }
+  if (!Number.isSafeInteger(offset + n)) {
+    throw new RangeError(`fillRandom: offset + length exceeds 2^53 (offset ${offset}, length ${n})`);
+  }
+}
+
 /**
  * Fills `out` (a Float32Array or Float64Array, contiguous, n elements) with random numbers for a
  * generator state (seed: 64-bit as a bigint, offset: a non-negative integer counter base).
@@ -115,13 +125,8 @@ export function fillRandom(
   a: number,
   b: number,
 ): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new RangeError(`fillRandom: offset must be a non-negative safe integer, got ${offset}`);
-  }
   const n = out.length;
-  if (!Number.isSafeInteger(offset + n)) {
-    throw new RangeError(`fillRandom: offset + length exceeds 2^53 (offset ${offset}, length ${n})`);
-  }
+  checkRandomRange(offset, n);
   const s = BigInt.asUintN(64, seed);
   const k0 = Number(s & 0xffffffffn);
   const k1 = Number(s >> 32n);
