@@ -5,6 +5,7 @@
 // reduction sums the kept rows in order, in doubles.
 import type { CrossEntropyReduction, View } from '../interface.js';
 import type { TsStorage } from './storage.js';
+import { sliceMax, sumExp } from './softmax.js';
 
 type Floats = Float32Array | Float64Array;
 
@@ -21,20 +22,10 @@ function rowsOf(x: View<TsStorage>, target: View<TsStorage>) {
   };
 }
 
-/** max (NaN if any, 0 if infinite) and log(sum(exp(x - max))) of one row, as log_softmax's. */
+/** The row's max and log(sum(exp(x - max))), as log_softmax computes them (softmax.ts). */
 function logSumExp(X: Floats, at: number, c: number, step: number): [number, number] {
-  let m = -Infinity;
-  let nan = false;
-  for (let j = 0; j < c; j++) {
-    const v = X[at + j * step]!;
-    if (v > m) m = v;
-    else if (v !== v) nan = true;
-  }
-  if (nan) m = NaN;
-  else if (!Number.isFinite(m)) m = 0;
-  let s = 0;
-  for (let j = 0; j < c; j++) s += Math.exp(X[at + j * step]! - m);
-  return [m, Math.log(s)];
+  const m = sliceMax(X, at, c, step);
+  return [m, Math.log(sumExp(X, at, c, step, m))];
 }
 
 /** Backend.crossEntropy: rows, then the reduction into out; -1, or the first row with a target out of range. */

@@ -20,17 +20,8 @@ export function softmax(out: View<TsStorage>, x: View<TsStorage>, dim: number, l
   const others = [...x.shape.keys()].filter((d) => d !== dim);
   const c = coalesce(others.map((d) => x.shape[d]!), [others.map((d) => x.strides[d]!), others.map((d) => out.strides[d]!)]);
   forEachOffset(c.shape, [x.offset, out.offset], c.strides, ([xi, oi]) => {
-    let m = -Infinity;
-    let nan = false;
-    for (let j = 0; j < n; j++) {
-      const v = X[xi! + j * xs]!;
-      if (v > m) m = v;
-      else if (v !== v) nan = true;
-    }
-    if (nan) m = NaN;
-    else if (!Number.isFinite(m)) m = 0;
-    let s = 0;
-    for (let j = 0; j < n; j++) s += Math.exp(X[xi! + j * xs]! - m);
+    const m = sliceMax(X, xi!, n, xs);
+    const s = sumExp(X, xi!, n, xs, m);
     if (log) {
       const shift = m + Math.log(s);
       for (let j = 0; j < n; j++) O[oi! + j * os] = X[xi! + j * xs]! - shift;
@@ -38,4 +29,24 @@ export function softmax(out: View<TsStorage>, x: View<TsStorage>, dim: number, l
       for (let j = 0; j < n; j++) O[oi! + j * os] = Math.exp(X[xi! + j * xs]! - m) / s;
     }
   });
+}
+
+/** A slice's max as softmax subtracts it: NaN if the slice has one, 0 if the max is infinite. */
+export function sliceMax(X: Float32Array | Float64Array, at: number, n: number, step: number): number {
+  let m = -Infinity;
+  let nan = false;
+  for (let j = 0; j < n; j++) {
+    const v = X[at + j * step]!;
+    if (v > m) m = v;
+    else if (v !== v) nan = true;
+  }
+  if (nan) return NaN;
+  return Number.isFinite(m) ? m : 0;
+}
+
+/** The sum of exp(x - m) over a slice, in order, in doubles. */
+export function sumExp(X: Float32Array | Float64Array, at: number, n: number, step: number, m: number): number {
+  let s = 0;
+  for (let j = 0; j < n; j++) s += Math.exp(X[at + j * step]! - m);
+  return s;
 }

@@ -41,22 +41,15 @@ export const layerNormDefs = {
     },
     backward(ctx, g, attrs) {
       const [x, w] = [ctx.get(0), attrs.weight ? ctx.get(1) : null];
-      const wanted = (t: Tensor | null) => (t ? [t] : []);
-      if (isGradEnabled()) {
-        const [gx, gw, gb] = backwardInOps(x, w, g, attrs.eps);
-        return [gx, ...wanted(attrs.weight ? gw : null), ...wanted(attrs.bias ? gb : null)];
-      }
+      // One gradient per input: x, then the weight and the bias where present.
+      const grads = (gx: Tensor, gw: Tensor | null, gb: Tensor | null) => [gx, ...(attrs.weight ? [gw] : []), ...(attrs.bias ? [gb] : [])];
+      if (isGradEnabled()) return grads(...backwardInOps(x, w, g, attrs.eps));
       const n = x.shape[1]!;
-      const iw = 1;
-      const ib = attrs.weight ? 2 : 1;
       const gx = emptyTensor(x.shape, x.dtype, x.device);
-      const gw = attrs.weight && ctx.needsGrad[iw] ? emptyTensor([n], x.dtype, x.device) : null;
-      const gb = attrs.bias && ctx.needsGrad[ib] ? emptyTensor([n], x.dtype, x.device) : null;
+      const gw = attrs.weight && ctx.needsGrad[1] ? emptyTensor([n], x.dtype, x.device) : null;
+      const gb = attrs.bias && ctx.needsGrad[attrs.weight ? 2 : 1] ? emptyTensor([n], x.dtype, x.device) : null;
       backendOf(x).layerNormBackward!(gx.view_(), gw?.view_() ?? null, gb?.view_() ?? null, g.view_(), x.view_(), ctx.get(2).view_(), ctx.get(3).view_(), w?.view_() ?? null);
-      const grads: (Tensor | null)[] = [gx];
-      if (attrs.weight) grads.push(gw);
-      if (attrs.bias) grads.push(gb);
-      return grads;
+      return grads(gx, gw, gb);
     },
   } satisfies OpDef<LayerNormAttrs>,
 };

@@ -119,32 +119,17 @@ static int omp_get_thread_num(void) { return 0; }
         *p = accumulate ? *p + tile[i][j] : tile[i][j];                                                  \
       }                                                                                                  \
   }                                                                                                      \
-  static void rows_full_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
-    rows_##SFX(MR, kc, a, b, c, rs, cs, nr, acc);                                                        \
-  }                                                                                                      \
-  static void rows8_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
-    rows_##SFX(8, kc, a, b, c, rs, cs, nr, acc);                                                         \
-  }                                                                                                      \
-  static void rows4_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
-    rows_##SFX(4, kc, a, b, c, rs, cs, nr, acc);                                                         \
-  }                                                                                                      \
-  static void rows2_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
-    rows_##SFX(2, kc, a, b, c, rs, cs, nr, acc);                                                         \
-  }                                                                                                      \
-  static void rows1_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs, int64_t nr, int acc) { \
-    rows_##SFX(1, kc, a, b, c, rs, cs, nr, acc);                                                         \
-  }                                                                                                      \
-                                                                                                         \
   /* One MR x NR tile, mr x nr of it valid. A short last panel (a batch of 128 leaves 2 rows    \
      past 9 panels of 14) runs as kernels of 8, 4, 2 and 1 rows rather than a whole panel. */   \
   static void micro_##SFX(int64_t kc, const T* a, const T* b, T* c, int64_t rs, int64_t cs,              \
                           int64_t mr, int64_t nr, int acc) {                                              \
-    if (mr == MR) { rows_full_##SFX(kc, a, b, c, rs, cs, nr, acc); return; }                             \
+    /* Constant row counts: each call is inlined as its own register-blocked kernel. */            \
+    if (mr == MR) { rows_##SFX(MR, kc, a, b, c, rs, cs, nr, acc); return; }                              \
     int64_t i = 0;                                                                                       \
-    if (mr - i >= 8 && MR > 8) { rows8_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 8; }      \
-    if (mr - i >= 4 && MR > 4) { rows4_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 4; }      \
-    if (mr - i >= 2 && MR > 2) { rows2_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 2; }      \
-    if (mr - i >= 1) rows1_##SFX(kc, a + i, b, c + i * rs, rs, cs, nr, acc);                             \
+    if (mr - i >= 8 && MR > 8) { rows_##SFX(8, kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 8; }    \
+    if (mr - i >= 4 && MR > 4) { rows_##SFX(4, kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 4; }    \
+    if (mr - i >= 2 && MR > 2) { rows_##SFX(2, kc, a + i, b, c + i * rs, rs, cs, nr, acc); i += 2; }    \
+    if (mr - i >= 1) rows_##SFX(1, kc, a + i, b, c + i * rs, rs, cs, nr, acc);                           \
   }                                                                                                      \
                                                                                                          \
   /* Small products skip packing: one pass of plain loops. */                                           \
