@@ -31,6 +31,18 @@ export interface AdamHyper {
   /** sqrt(1 - beta2^t) */
   bc2Sqrt: number;
 }
+/**
+ * A 2-D convolution's geometry: stride [sh, sw], padding before the first row and column [ph, pw]
+ * (the output size [oh, ow] implies the padding after), dilation [dh, dw], groups.
+ */
+export interface ConvGeometry {
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly dilation: readonly [number, number];
+  readonly groups: number;
+  readonly out: readonly [number, number];
+}
+
 /** SGD's hyper-parameters for one step; `first` when the momentum buffer is being created. */
 export interface SgdHyper {
   lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean; first: boolean;
@@ -118,6 +130,14 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    * gx = rstd (h - mean_j h - xhat mean_j(h xhat))), and where given gw = sum_i g xhat, gb = sum_i g.
    */
   layerNormBackward?(gx: View<S>, gw: View<S> | null, gb: View<S> | null, g: View<S>, x: View<S>, mean: View<S>, rstd: View<S>, weight: View<S> | null): void;
+  /**
+   * Optional fused 2-D convolution (PyTorch's conv2d) of contiguous float x [N, C, H, W] with
+   * contiguous w [OC, C / groups, KH, KW] into contiguous y [N, OC, OH, OW], plus bias [OC] when
+   * given. Without it, convolution runs as its composite (im2col and GEMM).
+   */
+  conv2d?(y: View<S>, x: View<S>, w: View<S>, bias: View<S> | null, geom: ConvGeometry): void;
+  /** Its gradients for g [N, OC, OH, OW], each only where given (and overwritten): gx, gw and gb [OC]. */
+  conv2dBackward?(gx: View<S> | null, gw: View<S> | null, gb: View<S> | null, g: View<S>, x: View<S>, w: View<S>, geom: ConvGeometry): void;
   /** out[..., m, n] = a[..., m, k] @ b[..., k, n]; batch dims already equal (0 strides allowed). */
   matmul(out: View<S>, a: View<S>, b: View<S>): void;
   /** out[p] = x[p with p[dim] = index[p]]; out has index's shape. Raises on an out-of-range index. */

@@ -1,7 +1,9 @@
 // Convolution and pooling as PyTorch's torch.nn.functional defines them, built on strided
 // windows: im2col is a window view copied once, then one batched GEMM per group; pooling reduces
 // the windows; transposed convolution and fold sum windows back (col2im). Gradients follow from
-// the primitives (matmul, window view, gather), so every order of derivative works.
+// the primitives (matmul, window view, gather), so every order of derivative works. Where the
+// backend has a fused convolution (the cpu backend's packs windows straight into its GEMM), 1-D
+// and 2-D convolutions run as the conv2d entry instead, whose backward in ops is the composite's.
 import type { Tensor } from '../tensor/tensor.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
@@ -10,6 +12,8 @@ import { fmtShape } from '../tensor/shape.js';
 import { contiguous, permute, reshape, unsqueeze, squeeze } from './shape.js';
 import { where } from './math.js';
 import { ones } from './creation.js';
+import { getNumThreads } from '../backend/registry.js';
+import { setConv2dBackwardInOps, type Conv2dAttrs } from '../ops/prims/conv.js';
 
 type Ints = number | readonly number[];
 
@@ -115,6 +119,18 @@ function convNd(op: string, nsp: number, input: Tensor, weight: Tensor, bias: Te
       return [Math.floor(total / 2), total - Math.floor(total / 2)];
     });
   } else pads = tuple(op, 'padding', padding, nsp, 0).map((p) => [p, p]);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== oc)) throw new ShapeError(op, `bias must be [${oc}], got ${fmtShape(bias.shape)}`);
+  if (useConvKernel(x, weight, bias, nsp, pads, k, s, d, groups)) {
+    const out = x.shape.slice(2).map((len, i) => outLength(op, len + pads[i]![0] + pads[i]![1], k[i]!, s[i]!, 0, d[i]!, false));
+    // 1-D as 2-D with a height of 1.
+    const two = (v: number[], fill: number) => (nsp === 1 ? [fill, v[0]!] : v) as [number, number];
+    const attrs = { stride: two(s, 1), padding: two(pads.map((p) => p[0]), 0), dilation: two(d, 1), groups, out: two(out, 1), bias: !!bias };
+    const x4 = contiguous(nsp === 1 ? unsqueeze(x, 2) : x);
+    const w4 = contiguous(nsp === 1 ? unsqueeze(weight, 2) : weight);
+    let y = applyOp('conv2d', bias ? [x4, w4, contiguous(bias)] : [x4, w4], attrs);
+    if (nsp === 1) y = squeeze(y, 2);
+    return unbatched ? squeeze(y, 0) : y;
+  }
   const xp = padSpatial(x, pads);
   const { view, out } = windows(op, xp, k, s, k.map(() => 0), d, false);
   const [n] = [x.shape[0]!];
@@ -126,12 +142,49 @@ function convNd(op: string, nsp: number, input: Tensor, weight: Tensor, bias: Te
   const wm = reshape(weight, [groups, oc / groups, icg * kk]);
   const y = wm.matmul(cols); // [G, OC/G, N * L]
   let result = reshape(permute(reshape(y, [groups, oc / groups, n, l]), [2, 0, 1, 3]), [n, oc, ...out]);
-  if (bias) {
-    if (bias.ndim !== 1 || bias.shape[0] !== oc) throw new ShapeError(op, `bias must be [${oc}], got ${fmtShape(bias.shape)}`);
-    result = result.add(reshape(bias, [oc, ...out.map(() => 1)]));
-  }
+  if (bias) result = result.add(reshape(bias, [oc, ...out.map(() => 1)]));
   return unbatched ? squeeze(result, 0) : result;
 }
+
+/**
+ * Whether the backend's fused convolution runs: 1-D and 2-D float convolutions with float
+ * weight and bias of the same dtype, batches of at least one image per thread (its threads take
+ * whole images; smaller batches go faster through the composite's threaded GEMMs), and images
+ * whose windows' offsets fit the kernel's int32.
+ */
+function useConvKernel(x: Tensor, w: Tensor, bias: Tensor | null | undefined, nsp: number, pads: [number, number][], k: number[], s: number[], d: number[], groups: number): boolean {
+  if (nsp > 2 || !backendOf(x).conv2d || (x.dtype !== 'float32' && x.dtype !== 'float64')) return false;
+  if (w.dtype !== x.dtype || (bias && bias.dtype !== x.dtype) || x.device.type !== w.device.type || x.shape[0]! < getNumThreads()) return false;
+  const padded = x.shape.slice(2).map((len, i) => len + pads[i]![0] + pads[i]![1] + s[i]! + d[i]! * k[i]!);
+  return (x.shape[1]! / groups) * padded.reduce((a, b) => a * b, 1) < 2 ** 31;
+}
+
+/**
+ * The conv2d entry's gradients written in ops (for createGraph): the composite's, whose forward
+ * is W @ cols with cols the padded input's windows: gw = g @ cols^T, the input's gradient the
+ * windows of W^T @ g summed back into the padded input (col2im), less the padding, gb = sum g.
+ */
+function conv2dBackwardInOps(x: Tensor, w: Tensor, g: Tensor, a: Conv2dAttrs): [Tensor, Tensor, Tensor] {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [oc, icg, kh, kw] = w.shape as [number, number, number, number];
+  const [oh, ow] = a.out;
+  const [k, s, d, groups] = [[kh, kw], [...a.stride], [...a.dilation], a.groups];
+  // Padding after: what the last window needs (the padding beyond it is never read).
+  const pads = [h, wd].map((len, i) => [a.padding[i]!, Math.max(0, (a.out[i]! - 1) * s[i]! + d[i]! * (k[i]! - 1) + 1 - len - a.padding[i]!)] as [number, number]);
+  const xp = padSpatial(x, pads);
+  const { view } = windows('conv2d', xp, k, s, [0, 0], d, false);
+  const cols = reshape(permute(view, [1, 4, 5, 0, 2, 3]), [groups, icg * kh * kw, n * oh * ow]);
+  const gm = reshape(permute(reshape(g, [n, groups, oc / groups, oh * ow]), [1, 2, 0, 3]), [groups, oc / groups, n * oh * ow]);
+  const gw = reshape(gm.matmul(cols.mT), w.shape);
+  const gcols = reshape(w, [groups, oc / groups, icg * kh * kw]).mT.matmul(gm);
+  const gview = permute(reshape(gcols, [c, kh, kw, n, oh, ow]), [3, 0, 4, 5, 1, 2]);
+  let gx = foldWindows(gview, xp.shape.slice(2), k, s, d);
+  pads.forEach(([lo], i) => {
+    if (gx.shape[2 + i] !== [h, wd][i]) gx = applyOp('slice', [gx], { dim: 2 + i, start: lo, step: 1, length: [h, wd][i]! });
+  });
+  return [gx, gw, g.sum([0, 2, 3])];
+}
+setConv2dBackwardInOps(conv2dBackwardInOps);
 
 /** 1-D convolution over [N, C, L] (PyTorch's F.conv1d). Example: `fm.conv1d(x, w, b, { padding: 1 })`. */
 export function conv1d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: ConvOptions): Tensor {

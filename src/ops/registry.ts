@@ -14,6 +14,7 @@ import { softmaxDefs, type SoftmaxAttrs } from './prims/softmax.js';
 import { poolDefs, type MaxPoolAttrs } from './prims/pool.js';
 import { crossEntropyDefs, type CrossEntropyAttrs } from './prims/cross_entropy.js';
 import { layerNormDefs, type LayerNormAttrs } from './prims/layer_norm.js';
+import { convDefs, type Conv2dAttrs } from './prims/conv.js';
 
 /** Each primitive's attributes (the non-tensor arguments). */
 export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in BinaryOpName]: null } & {
@@ -42,6 +43,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   crossEntropyBackward: CrossEntropyAttrs;
   layerNorm: LayerNormAttrs;
   maxPool2d: MaxPoolAttrs;
+  conv2d: Conv2dAttrs;
   gather: number;
   scatter: number;
   scatterAdd: number;
@@ -63,6 +65,7 @@ export const registry: { readonly [K in PrimName]: OpDef<PrimAttrs[K]> } = {
   ...normDefs,
   ...softmaxDefs,
   ...poolDefs,
+  ...convDefs,
   ...crossEntropyDefs,
   ...layerNormDefs,
   ...indexDefs,

@@ -43,17 +43,19 @@ const flags = [...(libmvec ? ['-DFIAMMA_CPU_LIBMVEC'] : []), '-O3', '-march=nati
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
- * The path of the compiled library for `generated` (plus csrc/*.c), compiling it when the cache
+ * The path of the compiled library for `generated` (plus csrc/*.c and their headers), compiling it when the cache
  * has none. Throws an Error carrying the compiler's message when compilation fails.
  */
 export function buildLibrary(generated: string): string {
   const found = compiler();
   if ('error' in found) throw new Error(found.error);
   const dir = csrcDir();
-  const handwritten = fs.readdirSync(dir).filter((f) => f.endsWith('.c')).sort();
+  const sources = fs.readdirSync(dir).filter((f) => f.endsWith('.c') || f.endsWith('.h')).sort();
+  const handwritten = sources.filter((f) => f.endsWith('.c'));
   const hash = createHash('sha256');
   hash.update(generated);
-  for (const f of handwritten) hash.update(f).update(fs.readFileSync(path.join(dir, f)));
+  // The headers too: a change to one changes the files that include it.
+  for (const f of sources) hash.update(f).update(fs.readFileSync(path.join(dir, f)));
   hash.update(found.version).update(flags.join(' ')).update(linkFlags.join(' ')).update(linkLibs.join(' ')).update(os.arch());
   const key = hash.digest('hex').slice(0, 24);
   const cache = cacheDir();

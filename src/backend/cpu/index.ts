@@ -1,8 +1,8 @@
 // The cpu backend with native kernels: the ts backend's storage (typed arrays the garbage
 // collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter,
-// GEMM and uniform random numbers (the ts streams to the bit). argsort and normal random numbers
-// stay in TypeScript.
-import type { Backend, ReduceOpName, ScanOpName, View } from '../interface.js';
+// GEMM, convolution and uniform random numbers (the ts streams to the bit). argsort and normal
+// random numbers stay in TypeScript.
+import type { Backend, ConvGeometry, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError, OutOfMemoryError } from '../../errors.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
@@ -34,6 +34,14 @@ const meta = new Int32Array(4096);
 const hyper = new Float64Array(16);
 /** The sizes of a pooling call. */
 const poolArgs = new BigInt64Array(18);
+/** A convolution's geometry, in conv.c's order. */
+const convArgs = new BigInt64Array(16);
+
+function convGeometry(x: V, w: V, g: ConvGeometry): void {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [oc, , kh, kw] = w.shape as [number, number, number, number];
+  convArgs.set([n, c, h, wd, oc, g.out[0], g.out[1], kh, kw, ...g.stride, ...g.padding, ...g.dilation, g.groups].map(BigInt));
+}
 
 /** The typed array of a view, moved to its offset (C indexes from there, negative strides included). */
 function ptr(v: V): unknown {
@@ -179,6 +187,17 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
         m, n, ptr(g), g.strides[0]!, g.strides[1]!, ptr(x), x.strides[0]!, x.strides[1]!, ptr(mean), mean.strides[0]!, ptr(rstd), rstd.strides[0]!,
         weight ? ptr(weight) : null, weight?.strides[0] ?? 0, ptr(gx), gx.strides[0]!, gx.strides[1]!, gw ? ptr(gw) : null, gw?.strides[0] ?? 0, gb ? ptr(gb) : null, gb?.strides[0] ?? 0);
       if (status !== 0) throw new OutOfMemoryError('layerNorm', `out of host memory for the backward's column sums (${2 * n} doubles) over rows of ${n}`);
+    },
+    conv2d(y, x, w, bias, geom) {
+      convGeometry(x, w, geom);
+      const status = kernel('conv2d', x.dtype, () => `fm_conv2d_${tag[x.dtype]}`, 'int', [P, P, P, P, P, 'int'])(convArgs, ptr(x), ptr(w), bias ? ptr(bias) : null, ptr(y), threads);
+      if (status !== 0) throw new OutOfMemoryError('conv2d', `out of host memory for the packing space of ${threads} thread(s)`);
+    },
+    conv2dBackward(gx, gw, gb, g, x, w, geom) {
+      convGeometry(x, w, geom);
+      const status = kernel('conv2db', x.dtype, () => `fm_conv2d_backward_${tag[x.dtype]}`, 'int', [P, P, P, P, P, P, P, 'int'])(
+        convArgs, ptr(x), ptr(w), ptr(g), gx ? ptr(gx) : null, gw ? ptr(gw) : null, gb ? ptr(gb) : null, threads);
+      if (status !== 0) throw new OutOfMemoryError('conv2d', `out of host memory for the backward's buffers on ${threads} thread(s)`);
     },
     gather(out, x, dim, index) {
       if (numel(index.shape) < nativeMin || !indexMeta(index.shape, [out.strides, x.strides.map((s, d) => (d === dim ? 0 : s)), index.strides])) return tsBackend.gather(out, x, dim, index);
