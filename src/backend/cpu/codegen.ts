@@ -575,32 +575,43 @@ void fm_xent_backward_${tag[d]}(int64_t n, int64_t c, const ${t}* restrict x, in
 
 /**
  * Fused layer normalisation over the last dim of rows [M, N] (the ts backend's layer_norm.ts is the
- * reference): per row, the mean and the variance in doubles (two passes, simd where contiguous),
- * then the outputs; rows split among threads. The backward is one pass too (see below). Null
+ * reference): per row, the mean and the variance (two passes, simd in the element type where
+ * contiguous, else in doubles), then the outputs; rows split among threads. The backward is one pass too (see below). Null
  * weight / bias pointers mean none.
  */
 function layerNormKernels(): string[] {
   return floatTypes.map((d) => {
     const t = ctype[d];
-    return `void fm_layernorm_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict x, int64_t xs0, int64_t xs1,
+    return `/* Rows [lo, hi) of the forward: a function of its own so that its loops see restrict pointers
+   (inside the OpenMP region GCC left them scalar: [2048, 384] took 335 us). */
+static void fm_layernorm_rows_${tag[d]}(int64_t lo, int64_t hi, int64_t n, const ${t}* restrict x, int64_t xs0, int64_t xs1,
     const ${t}* restrict w, int64_t ws, const ${t}* restrict b, int64_t bs, ${t}* restrict y, int64_t ys0, int64_t ys1,
     ${t}* restrict mean, int64_t ms, ${t}* restrict rstd, int64_t rs, double eps) {
-  FM_PARALLEL(m, m * n, for (int64_t i = lo; i < hi; i++) {
-    const ${t}* row = x + i * xs0; ${t}* out = y + i * ys0;
-    double s = 0; double q = 0; /* no commas: a macro argument */
-    if (xs1 == 1) { _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += row[j]; }
-    else for (int64_t j = 0; j < n; j++) s += row[j * xs1];
+  const int flat = xs1 == 1 && ys1 == 1 && (!w || ws == 1) && (!b || bs == 1);
+  for (int64_t i = lo; i < hi; i++) {
+    const ${t}* restrict row = x + i * xs0; ${t}* restrict out = y + i * ys0;
+    if (flat) {
+      /* In the element type, its vectors' lanes summing in parallel (doubles for float32 cost
+         twice the time: a conversion per element and half the lanes). */
+      ${t} s = 0, q = 0;
+      _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += row[j];
+      const ${t} mu = s / n;
+      _Pragma("omp simd reduction(+:q)") for (int64_t j = 0; j < n; j++) { const ${t} e = row[j] - mu; q += e * e; }
+      const ${t} r = (${t})(1 / sqrt((double)q / n + eps));
+      mean[i * ms] = mu; rstd[i * rs] = r;
+      if (w && b) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (row[j] - mu) * r * w[j] + b[j]; }
+      else if (w) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (row[j] - mu) * r * w[j]; }
+      else if (b) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (row[j] - mu) * r + b[j]; }
+      else { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (row[j] - mu) * r; }
+      continue;
+    }
+    double s = 0, q = 0;
+    for (int64_t j = 0; j < n; j++) s += row[j * xs1];
     const double mu = s / n;
-    if (xs1 == 1) { _Pragma("omp simd reduction(+:q)") for (int64_t j = 0; j < n; j++) { const double e = row[j] - mu; q += e * e; } }
-    else for (int64_t j = 0; j < n; j++) { const double e = row[j * xs1] - mu; q += e * e; }
+    for (int64_t j = 0; j < n; j++) { const double e = row[j * xs1] - mu; q += e * e; }
     const double r = 1 / sqrt(q / n + eps);
     mean[i * ms] = (${t})mu; rstd[i * rs] = (${t})r;
-    if (xs1 == 1 && ys1 == 1 && (!w || ws == 1) && (!b || bs == 1)) {
-      if (w && b) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r * w[j] + b[j]); }
-      else if (w) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r * w[j]); }
-      else if (b) { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r + b[j]); }
-      else { _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (${t})((row[j] - mu) * r); }
-    } else {
+    {
       for (int64_t j = 0; j < n; j++) {
         double v = (row[j * xs1] - mu) * r;
         if (w) v *= w[j * ws];
@@ -608,29 +619,46 @@ function layerNormKernels(): string[] {
         out[j * ys1] = (${t})v;
       }
     }
-  })
+  }
+}
+void fm_layernorm_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict x, int64_t xs0, int64_t xs1,
+    const ${t}* restrict w, int64_t ws, const ${t}* restrict b, int64_t bs, ${t}* restrict y, int64_t ys0, int64_t ys1,
+    ${t}* restrict mean, int64_t ms, ${t}* restrict rstd, int64_t rs, double eps) {
+  FM_PARALLEL(m, m * n, fm_layernorm_rows_${tag[d]}(lo, hi, n, x, xs0, xs1, w, ws, b, bs, y, ys0, ys1, mean, ms, rstd, rs, eps))
 }
 /* Rows [lo, hi) of the backward: gx, and the rows' shares of the column sums added into aw / ab
    (doubles, one set per thread). A function of its own so that its loops see restrict pointers. */
+__attribute__((optimize("fp-contract=off"))) /* g w - mean(g w) is 0 for a row of one: no fused rounding */
 static void fm_layernorm_backward_rows_${tag[d]}(int64_t lo, int64_t hi, int64_t n, const ${t}* restrict g, int64_t gs0, int64_t gs1,
     const ${t}* restrict x, int64_t xs0, int64_t xs1, const ${t}* restrict mean, int64_t ms, const ${t}* restrict rstd, int64_t rs,
-    const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, double* restrict aw, double* restrict ab) {
+    const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, double* restrict aw, double* restrict ab,
+    ${t}* restrict fw, ${t}* restrict fb) {
   const int flat = gs1 == 1 && xs1 == 1 && gxs1 == 1 && (!w || ws == 1);
+  /* Contiguous rows add their column shares into fw / fb (the element type, zeroed), which go
+     into the doubles every 32 rows: a conversion per element per row cost a third of the time. */
+  int pending = 0;
   for (int64_t i = lo; i < hi; i++) {
     const ${t}* gr = g + i * gs0; const ${t}* xr = x + i * xs0; ${t}* o = gx + i * gxs0;
     const double mu = mean[i * ms], r = rstd[i * rs];
     double c1 = 0, c2 = 0;
     if (flat) {
+      /* The row's sums and gx in the element type (as the forward); the column sums in doubles. */
+      const ${t} mt = mean[i * ms], rt = rstd[i * rs];
+      ${t} d1 = 0, d2 = 0;
       if (w) {
-        _Pragma("omp simd reduction(+:c1, c2)") for (int64_t j = 0; j < n; j++) { const double h = (double)gr[j] * w[j]; c1 += h; c2 += h * ((xr[j] - mu) * r); }
+        _Pragma("omp simd reduction(+:d1, d2)") for (int64_t j = 0; j < n; j++) { const ${t} h = gr[j] * w[j]; d1 += h; d2 += h * ((xr[j] - mt) * rt); }
       } else {
-        _Pragma("omp simd reduction(+:c1, c2)") for (int64_t j = 0; j < n; j++) { const double h = gr[j]; c1 += h; c2 += h * ((xr[j] - mu) * r); }
+        _Pragma("omp simd reduction(+:d1, d2)") for (int64_t j = 0; j < n; j++) { const ${t} h = gr[j]; d1 += h; d2 += h * ((xr[j] - mt) * rt); }
       }
-      c1 /= n; c2 /= n;
+      d1 /= n; d2 /= n;
       _Pragma("omp simd") for (int64_t j = 0; j < n; j++) {
-        const double xh = (xr[j] - mu) * r, gv = gr[j];
-        o[j] = (${t})(r * (gv * (w ? w[j] : 1) - c1 - xh * c2));
-        aw[j] += gv * xh; ab[j] += gv;
+        const ${t} xh = (xr[j] - mt) * rt, gv = gr[j];
+        o[j] = rt * (gv * (w ? w[j] : 1) - d1 - xh * d2);
+        fw[j] += gv * xh; fb[j] += gv;
+      }
+      if (++pending == 32 || i == hi - 1) {
+        for (int64_t j = 0; j < n; j++) { aw[j] += fw[j]; ab[j] += fb[j]; fw[j] = 0; fb[j] = 0; }
+        pending = 0;
       }
     } else {
       for (int64_t j = 0; j < n; j++) { const double h = (double)gr[j * gs1] * (w ? w[j * ws] : 1); c1 += h; c2 += h * ((xr[j * xs1] - mu) * r); }
@@ -651,21 +679,25 @@ int fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict g
     const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, ${t}* restrict gw, int64_t gws, ${t}* restrict gb, int64_t gbs) {
   /* Threads, fewer where their column buffers (2 n doubles each) would pass 64 MiB in all. */
   int nt = m * n >= FM_PAR_MIN && fm_threads > 1 && m > 1 ? (m < fm_threads ? (int)m : fm_threads) : 1;
-  while (nt > 1 && (double)nt * 2 * n * sizeof(double) > 64.0 * (1 << 20)) nt--;
-  double* part = calloc((size_t)nt * 2 * (n > 0 ? n : 1), sizeof(double));
+  while (nt > 1 && (double)nt * 2 * n * (sizeof(double) + sizeof(${t})) > 64.0 * (1 << 20)) nt--;
+  /* Per thread: 2 n doubles, then (after all threads' doubles) 2 n of the element type. */
+  const int64_t nn = n > 0 ? n : 1;
+  double* part = calloc((size_t)nt * 2 * nn * (sizeof(double) + sizeof(${t})), 1);
   if (!part) return -1; /* out of memory: the caller raises */
+  ${t}* fpart = (${t}*)(part + 2 * nn * nt);
   if (nt == 1) {
-    fm_layernorm_backward_rows_${tag[d]}(0, m, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1, part, part + n);
+    fm_layernorm_backward_rows_${tag[d]}(0, m, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1, part, part + n, fpart, fpart + nn);
   } else {
     #pragma omp parallel num_threads(nt)
     {
       const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
-      fm_layernorm_backward_rows_${tag[d]}(m * t / k, m * (t + 1) / k, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1, part + 2 * n * t, part + 2 * n * t + n);
+      fm_layernorm_backward_rows_${tag[d]}(m * t / k, m * (t + 1) / k, n, g, gs0, gs1, x, xs0, xs1, mean, ms, rstd, rs, w, ws, gx, gxs0, gxs1,
+        part + 2 * nn * t, part + 2 * nn * t + n, fpart + 2 * nn * t, fpart + 2 * nn * t + nn);
     }
   }
   for (int64_t j = 0; j < n; j++) {
     double sw = 0, sb = 0;
-    for (int u = 0; u < nt; u++) { sw += part[2 * n * u + j]; sb += part[2 * n * u + n + j]; }
+    for (int u = 0; u < nt; u++) { sw += part[2 * nn * u + j]; sb += part[2 * nn * u + n + j]; }
     if (gw) gw[j * gws] = (${t})sw;
     if (gb) gb[j * gbs] = (${t})sb;
   }
