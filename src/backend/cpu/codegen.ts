@@ -64,6 +64,33 @@ ${vectorMathDecls}
 ${scalarMathC}
 int fm_threads = 1;
 void fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }
+/* A contiguous float32 sum: blocks of 256 summed in two vectors of float lanes (each lane adds 8
+   values), each lane's sum then added into vectors of doubles. Faster than converting every value
+   to a double (fewer conversions, twice the lanes), and only each lane's few float additions round
+   in float. */
+static double fm_sum_f32(const float* restrict x, int64_t n) {
+  typedef float vf __attribute__((vector_size(64)));
+  typedef double vd __attribute__((vector_size(64)));
+  vd d0 = {0}, d1 = {0};
+  int64_t i = 0;
+  for (; i + 256 <= n; i += 256) {
+    vf a = {0}, b = {0};
+    for (int64_t j = 0; j < 256; j += 32) {
+      vf u, v;
+      memcpy(&u, x + i + j, sizeof u);
+      memcpy(&v, x + i + j + 16, sizeof v);
+      a += u;
+      b += v;
+    }
+    a += b;
+    for (int l = 0; l < 8; l++) { d0[l] += a[l]; d1[l] += a[8 + l]; }
+  }
+  d0 += d1;
+  double acc = 0;
+  for (int l = 0; l < 8; l++) acc += d0[l];
+  for (; i < n; i++) acc += x[i];
+  return acc;
+}
 /* Work below this many elements stays on one thread: waking threads costs microseconds. */
 #define FM_PAR_MIN 65536
 /* Runs CALL over [lo, hi) slices of [0, total): split among the threads when the work is large.
@@ -191,7 +218,9 @@ function unaryKernels(): string[] {
   for (const [op, def] of Object.entries(unaryOps)) {
     for (const d of def.dtype === 'float' ? floatTypes : allTypes) {
       const o = def.dtype === 'bool' ? 'bool' : d;
-      const body = `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
+      // float32 exp in float lanes (libmvec's expf, within an ulp or two of the double's rounding, as
+      // PyTorch's): twice the lanes of the double version.
+      const body = op === 'exp' && d === 'float32' ? 'P0[i0] = expf(P1[i1]);' : `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
       out.push(kernel(`fm_u_${op}_${tag[d]}`, [o, d], body, ', const double* restrict p')
         .replace('{\n  const int nd', '{\n  const double p0 = p[0], p1 = p[1], p2 = p[2]; (void)p0; (void)p1; (void)p2;\n  const int nd'));
     }
@@ -303,7 +332,7 @@ function reduceKernels(): string[] {
       const simdExtreme = (cmp: string, red: string) =>
         `if (st == 1) { double m_ = acc; int nan_ = 0; _Pragma("omp simd reduction(${red}:m_) reduction(|:nan_)") for (int64_t r = 0; r < nred; r++) { const double v = (double)P1[xb + r]; m_ = v ${cmp} m_ ? v : m_; nan_ |= v != v; } acc = nan_ ? NAN : m_; } else `;
       const flat = op === 'sum' && !exact
-        ? 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else '
+        ? (d === 'float32' ? 'if (st == 1) acc += fm_sum_f32(P1 + xb, nred); else ' : 'if (st == 1) { _Pragma("omp simd reduction(+:acc)") for (int64_t r = 0; r < nred; r++) acc += (double)P1[xb + r]; } else ')
         : op === 'max' ? simdExtreme('>', 'max') : op === 'min' ? simdExtreme('<', 'min') : '';
       const load = exact ? (at: string) => `const ${ctype[d]} v = P1[${at}];` : (at: string) => `const double v = (double)P1[${at}];`;
       out.push(`void fm_r_${op}_${tag[d]}(const int32_t* meta, ${ctype[o]}* restrict P0, const ${ctype[d]}* restrict P1) {
@@ -325,9 +354,9 @@ function reduceKernels(): string[] {
          sums of each contiguous run, added in order (a sum may reassociate, as the flat case does). */ \
       const int64_t run = rsh[nr - 1]; int64_t idx[16] = {0}, xo = xb; \
       for (int64_t r = 0; r < nred; r += run) { \
-        double part = 0; \
-        _Pragma("omp simd reduction(+:part)") for (int64_t j = 0; j < run; j++) part += (double)P1[xo + j]; \
-        acc += part; \
+        ${d === 'float32' ? 'acc += fm_sum_f32(P1 + xo, run); \\' : `double part = 0; \\
+        _Pragma("omp simd reduction(+:part)") for (int64_t j = 0; j < run; j++) part += (double)P1[xo + j]; \\
+        acc += part; \\`}
         for (int d = nr - 2; d >= 0; d--) { xo += rxs[d]; if (++idx[d] < rsh[d]) break; idx[d] = 0; xo -= (int64_t)rxs[d] * rsh[d]; } \
       } \
     } else ` : ''}{ \
@@ -360,9 +389,20 @@ function reduceKernels(): string[] {
   }
   /* One long contiguous sum: its halves go to separate threads (the order of a sum is free). */
   if (nout == 1 && nr == 1 && rxs[0] == 1 && nred >= FM_PAR_MIN && fm_threads > 1) {
+    ${d === 'float32' ? `/* Each thread a slice; the slices' sums added in thread order. */
+    double parts[256];
+    const int nt = fm_threads < 256 ? fm_threads : 256;
+    int used = 1;
+    _Pragma("omp parallel num_threads(nt)")
+    {
+      const int64_t k = omp_get_num_threads(), t = omp_get_thread_num();
+      parts[t] = fm_sum_f32(P1 + nred * t / k, nred * (t + 1) / k - nred * t / k);
+      if (t == 0) used = (int)k;
+    }
     double acc = 0;
+    for (int t = 0; t < used; t++) acc += parts[t];` : `double acc = 0;
     _Pragma("omp parallel for simd num_threads(fm_threads) reduction(+:acc) schedule(static)")
-    for (int64_t r = 0; r < nred; r++) acc += (double)P1[r];
+    for (int64_t r = 0; r < nred; r++) acc += (double)P1[r];`}
     P0[0] = ${store(o, 'acc')};
     return;
   }` : ''}
