@@ -38,7 +38,10 @@ const libmvec = os.arch() === 'x64' && (process.report?.getReport() as { header?
 const linkFlags = ['-shared', '-fopenmp', '-Wl,-z,nodelete'];
 /** Libraries go after the objects (linkers drop unused libraries named before them). */
 const linkLibs = [...(libmvec ? ['-lmvec'] : []), '-lm'];
-const flags = [...(libmvec ? ['-DFIAMMA_CPU_LIBMVEC'] : []), '-O3', '-march=native', '-fopenmp', '-fPIC', '-Wall', '-Wno-unused-function', '-std=gnu11'];
+// No errno from math functions and no floating-point traps: nothing reads them, and either keeps
+// loops scalar (a sqrt checking its argument; an operation under a condition not computed for
+// every lane: Adam's update). Values are unchanged: no reassociation, contraction as before.
+const flags = [...(libmvec ? ['-DFIAMMA_CPU_LIBMVEC'] : []), '-O3', '-march=native', '-fno-math-errno', '-fno-trapping-math', '-fopenmp', '-fPIC', '-Wall', '-Wno-unused-function', '-std=gnu11'];
 
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
