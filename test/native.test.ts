@@ -35,6 +35,7 @@ console.warn = (...args: unknown[]) => {
 const { tsBackend, TsStorage } = await import('../src/backend/ts/index.js');
 const { unaryOps, binaryOps } = await import('../src/ops/elementwise.js');
 const { windowOrder } = await import('../src/ops/prims/strided.js');
+const { logUnit, cosTurns } = await import('../src/backend/ts/philox.js');
 
 type V = View<TsStorageT>;
 type UnaryOpName = keyof typeof unaryOps;
@@ -856,31 +857,49 @@ describe('native window sums (accumulate) against the ts reference', { skip: nat
 // ---------------------------------------------------------------------------------------------
 // Random numbers
 
-describe('native uniform random numbers against the ts streams', { skip: nativeSkip }, () => {
-  test('bit for bit: float32 and float64, ranges whose top rounds to high, seeds and offsets past 2^32, 1 and 2 threads', () => {
-    const saved = fm.getNumThreads();
-    try {
-      const ranges: [number, number][] = [[0, 1], [-3, 2.5], [1e6, 1e6 + 1], [0, 1e-30], [-1e300, 1e300]];
-      const seeds = [0n, 2n ** 64n - 1n, 123456789012345n, -5n];
-      const offsets = [0, 2 ** 32 - 7, 2 ** 40 + 3];
-      for (const dtype of floatTypes) {
-        for (const n of [256, 1023, 70001]) {
-          for (const [i, [lo, hi]] of ranges.entries()) {
-            const seed = seeds[i % seeds.length]!;
-            const offset = offsets[(i + n) % offsets.length]!;
-            const exp = { storage: ts.allocate(dtype, n), dtype, shape: [n], strides: [1], offset: 0 } as V;
-            ts.random(exp, 'uniform', seed, offset, lo, hi);
-            for (const threads of [1, 2]) {
-              fm.setNumThreads(threads);
-              const got = { storage: ts.allocate(dtype, n), dtype, shape: [n], strides: [1], offset: 0 } as V;
-              nb.random(got, 'uniform', seed, offset, lo, hi);
-              checkSame(got, exp, `uniform ${dtype} n=${n} [${lo}, ${hi}) seed ${seed} offset ${offset}, ${threads} thread(s)`);
+describe('native random numbers against the ts streams', { skip: nativeSkip }, () => {
+  // Uniform: ranges whose top rounds to high; normal: (mean, std) pairs.
+  const params: Record<'uniform' | 'normal', [number, number][]> = {
+    uniform: [[0, 1], [-3, 2.5], [1e6, 1e6 + 1], [0, 1e-30], [-1e300, 1e300]],
+    normal: [[0, 1], [-3, 2.5], [1e6, 1e-3], [0, 1e-30], [5, 1e300]],
+  };
+  for (const dist of ['uniform', 'normal'] as const) {
+    test(`${dist} bit for bit: float32 and float64, seeds and offsets past 2^32, 1 and 2 threads`, () => {
+      const saved = fm.getNumThreads();
+      try {
+        const seeds = [0n, 2n ** 64n - 1n, 123456789012345n, -5n];
+        const offsets = [0, 2 ** 32 - 7, 2 ** 40 + 3];
+        for (const dtype of floatTypes) {
+          for (const n of [256, 1023, 70001]) {
+            for (const [i, [a, b]] of params[dist].entries()) {
+              const seed = seeds[i % seeds.length]!;
+              const offset = offsets[(i + n) % offsets.length]!;
+              const exp = { storage: ts.allocate(dtype, n), dtype, shape: [n], strides: [1], offset: 0 } as V;
+              ts.random(exp, dist, seed, offset, a, b);
+              for (const threads of [1, 2]) {
+                fm.setNumThreads(threads);
+                const got = { storage: ts.allocate(dtype, n), dtype, shape: [n], strides: [1], offset: 0 } as V;
+                nb.random(got, dist, seed, offset, a, b);
+                checkSame(got, exp, `${dist} ${dtype} n=${n} (${a}, ${b}) seed ${seed} offset ${offset}, ${threads} thread(s)`);
+              }
             }
           }
         }
+      } finally {
+        fm.setNumThreads(saved);
       }
-    } finally {
-      fm.setNumThreads(saved);
+    });
+  }
+
+  test('the normals\' ln and cos (logUnit, cosTurns) are within a few ulp of Math.log and Math.cos', () => {
+    fm.manualSeed(1);
+    const xs = fm.rand([20000], { dtype: 'float64' }).data() as Float64Array;
+    for (const u of [...xs, 1, 2 ** -53, 0.5, 0.7071067811865476, 0.7071067811865475]) {
+      const v = 1 - u === 0 ? 1 : u;
+      assert.ok(Math.abs(logUnit(v) - Math.log(v)) <= 4e-16 * Math.max(1, Math.abs(Math.log(v))), `ln ${v}`);
+    }
+    for (const x of [...xs, 0, 0.125, 0.25, 0.375, 0.5, 0.75, 0.999999]) {
+      assert.ok(Math.abs(cosTurns(x) - Math.cos(2 * Math.PI * x)) <= 1e-15, `cos 2 pi ${x}`);
     }
   });
 

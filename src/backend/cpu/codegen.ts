@@ -139,6 +139,40 @@ static inline void fm_philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
     k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
   }
 }
+/* ln u (u normal, in (0, 1]) and cos(2 pi x) (x in [0, 1)) as ts/philox.ts's logUnit and cosTurns
+   compute them, operation for operation (the build contracts no multiply-add here). */
+__attribute__((optimize("fp-contract=off")))
+static inline double fm_log_unit(double u) {
+  static const double A[12] = {1, 0.3333333333333333, 0.2, 0.14285714285714285, 0.1111111111111111, 0.09090909090909091, 0.07692307692307693, 0.06666666666666667, 0.058823529411764705, 0.05263157894736842, 0.047619047619047616, 0.043478260869565216};
+  uint64_t b;
+  memcpy(&b, &u, sizeof b);
+  int64_t e = (int64_t)((b >> 52) & 0x7ff) - 1023;
+  b = (b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+  double m;
+  memcpy(&m, &b, sizeof m);
+  if (m > 1.4142135623730951) { m = m * 0.5; e = e + 1; }
+  const double s = (m - 1) / (m + 1), z = s * s;
+  double p = A[11];
+  for (int k = 10; k >= 0; k--) p = p * z + A[k];
+  return (double)e * 0.6931471803691238 + ((double)e * 1.9082149292705877e-10 + 2 * s * p);
+}
+__attribute__((optimize("fp-contract=off")))
+static inline double fm_cos_turns(double x) {
+  static const double C[10] = {1, -0.5, 0.041666666666666664, -0.001388888888888889, 2.48015873015873e-05, -2.755731922398589e-07, 2.08767569878681e-09, -1.1470745597729725e-11, 4.779477332387385e-14, -1.5619206968586225e-16};
+  static const double S[10] = {1, -0.16666666666666666, 0.008333333333333333, -0.0001984126984126984, 2.7557319223985893e-06, -2.505210838544172e-08, 1.6059043836821613e-10, -7.647163731819816e-13, 2.8114572543455206e-15, -8.22063524662433e-18};
+  const double qd = floor(4 * x + 0.5);
+  const int64_t q = (int64_t)qd;
+  const double t = (x - qd * 0.25) * 6.283185307179586, z = t * t;
+  if ((q & 1) == 0) {
+    double c = C[9];
+    for (int k = 8; k >= 0; k--) c = c * z + C[k];
+    return (q & 2) == 0 ? c : -c;
+  }
+  double sn = S[9];
+  for (int k = 8; k >= 0; k--) sn = sn * z + S[k];
+  sn = t * sn;
+  return (q & 2) == 0 ? -sn : sn;
+}
 static inline int64_t fm_i64(double v) {
   return (isfinite(v) && fabs(v) < 9223372036854775808.0) ? (int64_t)v : INT64_MIN;
 }
@@ -791,6 +825,21 @@ static void fm_uniform_range_${tag[d]}(int64_t lo, int64_t hi, ${t}* restrict ou
 }
 void fm_uniform_${tag[d]}(int64_t n, ${t}* restrict out, uint32_t k0, uint32_t k1, int64_t offset, double low, double high, double cap) {
   FM_PARALLEL(n, n * 16, fm_uniform_range_${tag[d]}(lo, hi, out, k0, k1, (uint64_t)offset, low, high, cap))
+}
+/* Normals: Box-Muller as philox.ts computes it (fillRandom, logUnit, cosTurns), operation for operation. */
+__attribute__((optimize("fp-contract=off")))
+static void fm_normal_range_${tag[d]}(int64_t lo, int64_t hi, ${t}* restrict out, uint32_t k0, uint32_t k1, uint64_t offset, double mean, double std) {
+  for (int64_t i = lo; i < hi; i++) {
+    const uint64_t ctr = offset + (uint64_t)i;
+    uint32_t w[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
+    fm_philox(w, k0, k1);
+    const double u1 = 1 - ((double)(w[0] >> 5) * 67108864.0 + (double)(w[1] >> 6)) * 0x1p-53;
+    const double u2 = ((double)(w[2] >> 5) * 67108864.0 + (double)(w[3] >> 6)) * 0x1p-53;
+    out[i] = (${t})(mean + std * sqrt(-2 * fm_log_unit(u1)) * fm_cos_turns(u2));
+  }
+}
+void fm_normal_${tag[d]}(int64_t n, ${t}* restrict out, uint32_t k0, uint32_t k1, int64_t offset, double mean, double std) {
+  FM_PARALLEL(n, n * 32, fm_normal_range_${tag[d]}(lo, hi, out, k0, k1, (uint64_t)offset, mean, std))
 }
 `;
   });

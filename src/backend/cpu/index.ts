@@ -1,7 +1,6 @@
 // The cpu backend with native kernels: the ts backend's storage (typed arrays the garbage
 // collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter,
-// GEMM, convolution and uniform random numbers (the ts streams to the bit). argsort and normal
-// random numbers stay in TypeScript.
+// GEMM, convolution and random numbers (the ts streams to the bit). argsort stays in TypeScript.
 import type { Backend, ConvGeometry, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError, OutOfMemoryError } from '../../errors.js';
@@ -146,10 +145,15 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     },
     random(out, dist, seed, offset, a, b) {
       const n = numel(out.shape);
-      // Normals, and arrays too small to pay for the call, run in TypeScript (the same streams).
-      if (dist !== 'uniform' || n < nativeMin) return tsBackend.random(out, dist, seed, offset, a, b);
+      // Arrays too small to pay for the call run in TypeScript (the same streams).
+      if (n < nativeMin) return tsBackend.random(out, dist, seed, offset, a, b);
       checkRandomRange(offset, n);
       const s = BigInt.asUintN(64, seed);
+      if (dist === 'normal') {
+        kernel('normal', out.dtype, () => `fm_normal_${tag[out.dtype]}`, 'void', ['int64_t', P, 'uint32_t', 'uint32_t', 'int64_t', 'double', 'double'])(
+          n, ptr(out), Number(s & 0xffffffffn), Number(s >> 32n), offset, a, b);
+        return;
+      }
       const cap = out.dtype === 'float32' ? float32Below(b) : float64Below(b);
       kernel('uniform', out.dtype, () => `fm_uniform_${tag[out.dtype]}`, 'void', ['int64_t', P, 'uint32_t', 'uint32_t', 'int64_t', 'double', 'double', 'double'])(
         n, ptr(out), Number(s & 0xffffffffn), Number(s >> 32n), offset, a, b, cap);

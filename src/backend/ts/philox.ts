@@ -114,9 +114,62 @@ export function checkRandomRange(offset: number, n: number): void {
  * below high is used; float64 results get the same guard with the largest float64 below high.
  * normal: Box-Muller with u1 from word0/word1 (as the float64 uniform above but mapped to (0, 1] as 1 - u) and
  * u2 from word2/word3 (float64 uniform): mean + std * sqrt(-2 ln u1) * cos(2 pi u2), computed in float64 and
- * rounded once on store. One normal per element.
+ * rounded once on store, with ln and cos from logUnit and cosTurns below (not Math.log / Math.cos: the C
+ * kernels compute the same operations, so both give the same bits). One normal per element.
  * a, b = (low, high) for uniform; (mean, std) for normal. The seed is taken modulo 2^64.
  */
+// ln and cos for Box-Muller as fixed sequences of IEEE operations (+, -, *, / and sqrt round
+// correctly in JS and in C alike), so that the native kernel gives these bits too: V8's Math.log
+// and Math.cos (fdlibm) and the C library's differ in the last bit for a few percent of inputs.
+// Both are within a few ulp of the true values.
+const bits = new Float64Array(1);
+const words = new Uint32Array(bits.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // the high word's index
+const LN2_HI = 0.6931471803691238; // ln 2 to 32 bits (0x1.62e42feep-1): e * LN2_HI is exact
+const LN2_LO = 1.9082149292705877e-10; // ln 2 - LN2_HI
+/** 1 / (2k + 1), k = 0 .. 11: the series of atanh. */
+const ATANH = [1, 0.3333333333333333, 0.2, 0.14285714285714285, 0.1111111111111111, 0.09090909090909091, 0.07692307692307693, 0.06666666666666667, 0.058823529411764705, 0.05263157894736842, 0.047619047619047616, 0.043478260869565216];
+/** (-1)^k / (2k)! and (-1)^k / (2k + 1)!, k = 0 .. 9: cos and sin on [-pi/4, pi/4]. */
+const COS = [1, -0.5, 0.041666666666666664, -0.001388888888888889, 2.48015873015873e-05, -2.755731922398589e-07, 2.08767569878681e-09, -1.1470745597729725e-11, 4.779477332387385e-14, -1.5619206968586225e-16];
+const SIN = [1, -0.16666666666666666, 0.008333333333333333, -0.0001984126984126984, 2.7557319223985893e-06, -2.505210838544172e-08, 1.6059043836821613e-10, -7.647163731819816e-13, 2.8114572543455206e-15, -8.22063524662433e-18];
+
+/**
+ * ln u for a normal u in (0, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)], then
+ * ln m = 2 atanh(s), s = (m - 1) / (m + 1), as a polynomial in s^2 to 2^-60.
+ */
+export function logUnit(u: number): number {
+  bits[0] = u;
+  const hi = words[HI]!;
+  let e = ((hi >>> 20) & 0x7ff) - 1023;
+  words[HI] = (hi & 0x000fffff) | 0x3ff00000;
+  let m = bits[0]!;
+  if (m > 1.4142135623730951) {
+    m = m * 0.5;
+    e = e + 1;
+  }
+  const s = (m - 1) / (m + 1);
+  const z = s * s;
+  let p = ATANH[11]!;
+  for (let k = 10; k >= 0; k--) p = p * z + ATANH[k]!;
+  return e * LN2_HI + (e * LN2_LO + 2 * s * p);
+}
+
+/** cos(2 pi x) for x in [0, 1): the quarter turn q nearest x is exact, the rest r = x - q / 4 too. */
+export function cosTurns(x: number): number {
+  const q = Math.floor(4 * x + 0.5);
+  const t = (x - q * 0.25) * TWO_PI;
+  const z = t * t;
+  if ((q & 1) === 0) {
+    let c = COS[9]!;
+    for (let k = 8; k >= 0; k--) c = c * z + COS[k]!;
+    return (q & 2) === 0 ? c : -c;
+  }
+  let sn = SIN[9]!;
+  for (let k = 8; k >= 0; k--) sn = sn * z + SIN[k]!;
+  sn = t * sn;
+  return (q & 2) === 0 ? -sn : sn;
+}
+
 export function fillRandom(
   out: Float32Array | Float64Array,
   dist: RandomDistribution,
@@ -166,7 +219,7 @@ export function fillRandom(
       // u1 in (0, 1] so log never sees 0.
       const u1 = 1 - u53(w[0]!, w[1]!);
       const u2 = u53(w[2]!, w[3]!);
-      out[i] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(TWO_PI * u2);
+      out[i] = mean + std * Math.sqrt(-2 * logUnit(u1)) * cosTurns(u2);
     }
   } else {
     throw new RangeError(`fillRandom: unknown distribution '${String(dist)}'`);
