@@ -141,3 +141,44 @@ test('conv kernel: second derivatives equal the composite\'s', { skip: !nativeKe
   assertClose(fused[0]!, composite[0]!, { rtol: 1e-10, atol: 1e-10, msg: 'gx' });
   assertClose(fused[1]!, composite[1]!, { rtol: 1e-10, atol: 1e-10, msg: 'd(|gx|^2)/dw' });
 });
+
+test('the forward kernel splits an image\'s columns when there are fewer images than threads (called directly)', { skip: !nativeKernels && 'the native kernels are not in use' }, () => {
+  const before = fm.getNumThreads();
+  fm.setNumThreads(2);
+  try {
+    for (const [x, w, opts] of [[[1, 3, 12, 11], [5, 3, 3, 3], { padding: 1 }], [[1, 4, 30, 30], [6, 2, 3, 3], { stride: 2, groups: 2 }]] as const) {
+      fm.manualSeed(11);
+      const xt = fm.randn([...x]);
+      const wt = fm.randn([...w]);
+      const b = fm.randn([w[0]]);
+      const want = on(plain, () => fm.conv2d(xt, wt, b, opts));
+      const got = fm.empty(want.shape);
+      const s = 'stride' in opts ? opts.stride : 1;
+      const p = 'padding' in opts ? opts.padding : 0;
+      native.conv2d!(got.view_(), xt.view_(), wt.view_(), b.view_(), { stride: [s, s], padding: [p, p], dilation: [1, 1], groups: 'groups' in opts ? opts.groups : 1, out: [want.shape[2]!, want.shape[3]!] });
+      assertClose(got, want.toArray(), { rtol: 1e-4, atol: 1e-4 });
+    }
+  } finally {
+    fm.setNumThreads(before);
+  }
+});
+
+test('convolutions with no input channels or an empty batch give the composite\'s zeros (plus bias)', () => {
+  const w = fm.randn([3, 0, 2, 2]).requiresGrad_();
+  const b = fm.tensor([1, 2, 3]).requiresGrad_();
+  const y = fm.conv2d(fm.randn([4, 0, 5, 5]), w, b);
+  assert.deepEqual(y.shape, [4, 3, 4, 4]);
+  assertClose(y.sum([0, 2, 3]), [64, 128, 192]);
+  y.sum().backward();
+  assertClose(b.grad!, [64, 64, 64]);
+  assert.deepEqual(fm.conv2d(fm.randn([0, 2, 5, 5]), fm.randn([3, 2, 2, 2])).shape, [0, 3, 4, 4]);
+  if (!nativeKernels) return;
+  // The kernels themselves, called directly: products and sums of no terms.
+  const geom = { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, out: [4, 4] } as const;
+  const out = fm.full([2, 3, 4, 4], 7);
+  native.conv2d!(out.view_(), fm.empty([2, 0, 5, 5]).view_(), fm.empty([3, 0, 2, 2]).view_(), b.detach().view_(), geom);
+  assertClose(out.sum([0, 2, 3]), [32, 64, 96]);
+  const [gx, gw, gb] = [fm.full([2, 0, 5, 5], 7), fm.full([3, 0, 2, 2], 7), fm.full([3], 7)];
+  native.conv2dBackward!(gx.view_(), gw.view_(), gb.view_(), fm.ones([2, 3, 4, 4]).view_(), fm.empty([2, 0, 5, 5]).view_(), fm.empty([3, 0, 2, 2]).view_(), geom);
+  assertClose(gb, [32, 32, 32]);
+});

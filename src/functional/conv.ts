@@ -3,7 +3,8 @@
 // the windows; transposed convolution and fold sum windows back (col2im). Gradients follow from
 // the primitives (matmul, window view, gather), so every order of derivative works. Where the
 // backend has a fused convolution (the cpu backend's packs windows straight into its GEMM), 1-D
-// and 2-D convolutions run as the conv2d entry instead, whose backward in ops is the composite's.
+// and 2-D float convolutions of batches of at least one image per thread run as the conv2d entry
+// instead (see useConvKernel), whose backward in ops is the composite's.
 import type { Tensor } from '../tensor/tensor.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
@@ -155,6 +156,8 @@ function convNd(op: string, nsp: number, input: Tensor, weight: Tensor, bias: Te
 function useConvKernel(x: Tensor, w: Tensor, bias: Tensor | null | undefined, nsp: number, pads: [number, number][], k: number[], s: number[], d: number[], groups: number): boolean {
   if (nsp > 2 || !backendOf(x).conv2d || (x.dtype !== 'float32' && x.dtype !== 'float64')) return false;
   if (w.dtype !== x.dtype || (bias && bias.dtype !== x.dtype) || x.device.type !== w.device.type || x.shape[0]! < getNumThreads()) return false;
+  // Empty channels or kernels: the composite's zeros (the kernel's products would have no terms).
+  if (x.shape.some((n) => n === 0) || w.shape.some((n) => n === 0)) return false;
   const padded = x.shape.slice(2).map((len, i) => len + pads[i]![0] + pads[i]![1] + s[i]! + d[i]! * k[i]!);
   return (x.shape[1]! / groups) * padded.reduce((a, b) => a * b, 1) < 2 ** 31;
 }

@@ -64,8 +64,8 @@ ${vectorMathDecls}
 ${scalarMathC}
 int fm_threads = 1;
 void fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }
-/* A contiguous float32 sum: blocks of 256 summed in two vectors of float lanes (each lane adds 8
-   values), each lane's sum then added into vectors of doubles. Faster than converting every value
+/* A contiguous float32 sum: blocks of 256 summed in two vectors of float lanes (8 values each,
+   then the two added: 16 values a lane), each lane's sum then added into vectors of doubles. Faster than converting every value
    to a double (fewer conversions, twice the lanes), and only each lane's few float additions round
    in float. */
 static double fm_sum_f32(const float* restrict x, int64_t n) {
@@ -140,9 +140,13 @@ static inline void fm_philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
   }
 }
 /* ln u (u normal, in (0, 1]) and cos(2 pi x) (x in [0, 1)) as ts/philox.ts's logUnit and cosTurns
-   compute them, operation for operation (the build contracts no multiply-add here). */
+   compute them, operation for operation, with no multiply-add contracted (GCC's attribute,
+   clang's pragma). */
 __attribute__((optimize("fp-contract=off")))
 static inline double fm_log_unit(double u) {
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
   static const double A[12] = {1, 0.3333333333333333, 0.2, 0.14285714285714285, 0.1111111111111111, 0.09090909090909091, 0.07692307692307693, 0.06666666666666667, 0.058823529411764705, 0.05263157894736842, 0.047619047619047616, 0.043478260869565216};
   uint64_t b;
   memcpy(&b, &u, sizeof b);
@@ -158,6 +162,9 @@ static inline double fm_log_unit(double u) {
 }
 __attribute__((optimize("fp-contract=off")))
 static inline double fm_cos_turns(double x) {
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
   static const double C[10] = {1, -0.5, 0.041666666666666664, -0.001388888888888889, 2.48015873015873e-05, -2.755731922398589e-07, 2.08767569878681e-09, -1.1470745597729725e-11, 4.779477332387385e-14, -1.5619206968586225e-16};
   static const double S[10] = {1, -0.16666666666666666, 0.008333333333333333, -0.0001984126984126984, 2.7557319223985893e-06, -2.505210838544172e-08, 1.6059043836821613e-10, -7.647163731819816e-13, 2.8114572543455206e-15, -8.22063524662433e-18};
   const double qd = floor(4 * x + 0.5);
@@ -761,7 +768,7 @@ static void fm_layernorm_backward_rows_${tag[d]}(int64_t lo, int64_t hi, int64_t
 int fm_layernorm_backward_${tag[d]}(int64_t m, int64_t n, const ${t}* restrict g, int64_t gs0, int64_t gs1,
     const ${t}* restrict x, int64_t xs0, int64_t xs1, const ${t}* restrict mean, int64_t ms, const ${t}* restrict rstd, int64_t rs,
     const ${t}* restrict w, int64_t ws, ${t}* restrict gx, int64_t gxs0, int64_t gxs1, ${t}* restrict gw, int64_t gws, ${t}* restrict gb, int64_t gbs) {
-  /* Threads, fewer where their column buffers (2 n doubles each) would pass 64 MiB in all. */
+  /* Threads, fewer where their column buffers (2 n doubles and 2 n elements each) would pass 64 MiB in all. */
   int nt = m * n >= FM_PAR_MIN && fm_threads > 1 && m > 1 ? (m < fm_threads ? (int)m : fm_threads) : 1;
   while (nt > 1 && (double)nt * 2 * n * (sizeof(double) + sizeof(${t})) > 64.0 * (1 << 20)) nt--;
   /* Per thread: 2 n doubles, then (after all threads' doubles) 2 n of the element type. */
@@ -808,6 +815,9 @@ function randomKernels(): string[] {
    rounds across elements (32 x 32 -> 64-bit products in vector lanes). */
 __attribute__((optimize("fp-contract=off")))
 static void fm_uniform_range_${tag[d]}(int64_t lo, int64_t hi, ${t}* restrict out, uint32_t k0, uint32_t k1, uint64_t offset, double low, double high, double cap) {
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
   const double span = high - low;
   for (int64_t i = lo; i < hi; i++) {
     const uint64_t ctr = offset + (uint64_t)i;
@@ -829,6 +839,9 @@ void fm_uniform_${tag[d]}(int64_t n, ${t}* restrict out, uint32_t k0, uint32_t k
 /* Normals: Box-Muller as philox.ts computes it (fillRandom, logUnit, cosTurns), operation for operation. */
 __attribute__((optimize("fp-contract=off")))
 static void fm_normal_range_${tag[d]}(int64_t lo, int64_t hi, ${t}* restrict out, uint32_t k0, uint32_t k1, uint64_t offset, double mean, double std) {
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
   for (int64_t i = lo; i < hi; i++) {
     const uint64_t ctr = offset + (uint64_t)i;
     uint32_t w[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};

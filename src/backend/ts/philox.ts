@@ -103,21 +103,6 @@ export function checkRandomRange(offset: number, n: number): void {
   }
 }
 
-/**
- * Fills `out` (a Float32Array or Float64Array, contiguous, n elements) with random numbers for a
- * generator state (seed: 64-bit as a bigint, offset: a non-negative integer counter base).
- * Element i uses the Philox block with counter (offset + i) split as c0 = low 32 bits, c1 = high bits, c2 = c3 = 0,
- * and key = (seed low 32 bits, seed high 32 bits).
- * uniform: value in [low, high): float32 uses 24 bits of word0: (w0 >>> 8) * 2^-24; float64 uses 53 bits from
- * word0 and word1: ((w0 >>> 5) * 2^26 + (w1 >>> 6)) * 2^-53; then low + u * (high - low) in float64. For float32
- * results the float64 value is rounded once to float32, and if that equals (or exceeds) high the largest float32
- * below high is used; float64 results get the same guard with the largest float64 below high.
- * normal: Box-Muller with u1 from word0/word1 (as the float64 uniform above but mapped to (0, 1] as 1 - u) and
- * u2 from word2/word3 (float64 uniform): mean + std * sqrt(-2 ln u1) * cos(2 pi u2), computed in float64 and
- * rounded once on store, with ln and cos from logUnit and cosTurns below (not Math.log / Math.cos: the C
- * kernels compute the same operations, so both give the same bits). One normal per element.
- * a, b = (low, high) for uniform; (mean, std) for normal. The seed is taken modulo 2^64.
- */
 // ln and cos for Box-Muller as fixed sequences of IEEE operations (+, -, *, / and sqrt round
 // correctly in JS and in C alike), so that the native kernel gives these bits too: V8's Math.log
 // and Math.cos (fdlibm) and the C library's differ in the last bit for a few percent of inputs.
@@ -170,6 +155,21 @@ export function cosTurns(x: number): number {
   return (q & 2) === 0 ? -sn : sn;
 }
 
+/**
+ * Fills `out` (a Float32Array or Float64Array, contiguous, n elements) with random numbers for a
+ * generator state (seed: 64-bit as a bigint, offset: a non-negative integer counter base).
+ * Element i uses the Philox block with counter (offset + i) split as c0 = low 32 bits, c1 = high bits, c2 = c3 = 0,
+ * and key = (seed low 32 bits, seed high 32 bits).
+ * uniform: value in [low, high): float32 uses 24 bits of word0: (w0 >>> 8) * 2^-24; float64 uses 53 bits from
+ * word0 and word1: ((w0 >>> 5) * 2^26 + (w1 >>> 6)) * 2^-53; then low + u * (high - low) in float64. For float32
+ * results the float64 value is rounded once to float32, and if that equals (or exceeds) high the largest float32
+ * below high is used; float64 results get the same guard with the largest float64 below high.
+ * normal: Box-Muller with u1 from word0/word1 (as the float64 uniform above but mapped to (0, 1] as 1 - u) and
+ * u2 from word2/word3 (float64 uniform): mean + std * sqrt(-2 ln u1) * cos(2 pi u2), computed in float64 and
+ * rounded once on store, with ln and cos from logUnit and cosTurns below (not Math.log / Math.cos: the C
+ * kernels compute the same operations, so both give the same bits). One normal per element.
+ * a, b = (low, high) for uniform; (mean, std) for normal. The seed is taken modulo 2^64.
+ */
 export function fillRandom(
   out: Float32Array | Float64Array,
   dist: RandomDistribution,

@@ -2,9 +2,10 @@
 // image (implicit GEMM): per image and group, y = W @ X~ where X~ is the image's window matrix
 // (rows: an input channel and a kernel offset; columns: the output positions). im2col never
 // materialises X~: the packers read each panel's windows from the image, so the 9 MB of columns
-// of a [64, 32, 13, 13] batch are neither written nor read back. Threads take whole images
-// (the columns of an image too when there are fewer images than threads), so they share nothing
-// but the weight. The backward, per image: the weight's gradient X~ @ gy^T summed into a buffer
+// of a [64, 32, 13, 13] batch are neither written nor read back. Threads take whole images, so
+// they share nothing but the weight (the forward also splits an image's columns when there are
+// fewer images than threads; the TypeScript side sends such batches to the composite, whose
+// threaded GEMMs suit them better, and a test calls this path directly). The backward, per image: the weight's gradient X~ @ gy^T summed into a buffer
 // per thread (then summed in thread order), the input's W^T @ gy into a block of columns that is
 // folded back into the image at once (col2im), and the bias's the sums of gy's rows.
 #include "gemm_core.h"
@@ -159,6 +160,12 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
     const conv_geom g = *(const conv_geom*)geom;                                                         \
     const int64_t cg = g.c / g.g, ocg = g.oc / g.g, kg = cg * g.kh * g.kw, l = g.oh * g.ow;              \
     if (g.n == 0 || g.oc == 0 || l == 0) return 0;                                                       \
+    if (kg == 0) { /* products of no terms: the bias, or zeros */                                        \
+      for (int64_t b = 0; b < g.n; b++)                                                                  \
+        for (int64_t o = 0; o < g.oc; o++)                                                               \
+          for (int64_t j = 0; j < l; j++) y[(b * g.oc + o) * l + j] = bias ? bias[o] : 0;                \
+      return 0;                                                                                          \
+    }                                                                                                    \
     const int64_t hp = padded_rows(&g), wp = padded_cols(&g);                                            \
     const int pad = hp != g.h || wp != g.w;                                                              \
     /* Work items: images, each split into column blocks when there are fewer images than        \
@@ -214,6 +221,16 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
     const conv_geom g = *(const conv_geom*)geom;                                                         \
     const int64_t cg = g.c / g.g, ocg = g.oc / g.g, kg = cg * g.kh * g.kw, l = g.oh * g.ow;              \
     const int64_t hw = g.h * g.w, hp = padded_rows(&g), wp = padded_cols(&g);                            \
+    if (ocg == 0 || kg == 0 || l == 0) { /* sums of no terms */                                          \
+      if (gx) memset(gx, 0, g.n * g.c * hw * sizeof(T));                                                 \
+      if (gw) memset(gw, 0, g.oc * kg * sizeof(T));                                                      \
+      if (gb) for (int64_t o = 0; o < g.oc; o++) {                                                       \
+        T s = 0;                                                                                         \
+        for (int64_t b = 0; b < g.n; b++) s += row_sum_##SFX(gy + (b * g.oc + o) * l, l);                \
+        gb[o] = s;                                                                                       \
+      }                                                                                                  \
+      return 0;                                                                                          \
+    }                                                                                                    \
     const int pad = hp != g.h || wp != g.w;                                                              \
     /* Columns of W^T @ gy per block: about 1 MB of them, folded back into the image at once. */    \
     int64_t lc = (1 << 20) / (int64_t)sizeof(T) / (kg > 0 ? kg : 1);                                     \
