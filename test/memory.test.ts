@@ -231,6 +231,43 @@ describe('scope', () => {
     assert.ok(live - before <= 1, `live storage grew by ${live - before} (at most w.grad may stay)`);
   });
 
+  test('a leaf gradient let go of inside the scope (p.grad = null) is disposed with it; one still held, or returned, is kept', () => {
+    const w = fm.randn([3, 4], { requiresGrad: true });
+    const v = fm.randn([4], { requiresGrad: true });
+    const x = fm.randn([5, 3]);
+    const before = live;
+    let dropped: fm.Tensor | null = null;
+    let returned: fm.Tensor | null = null;
+    const kept = fm.scope(() => {
+      // w's gradient comes through a transpose: a view of the product the backward made.
+      x.matmul(w).mul(v).sum().backward();
+      dropped = w.grad;
+      w.grad = null;
+      returned = v.grad;
+      v.grad = null;
+      return returned;
+    });
+    assert.equal(dropped!.isDisposed, true, 'dropped inside the scope: disposed');
+    assert.equal(kept, returned);
+    assert.equal(returned!.isDisposed, false, 'returned: kept');
+    assert.ok(live - before <= 1, `live storage grew by ${live - before} (only the returned gradient may stay)`);
+    // Held when the scope closes: kept, and dropping it afterwards (outside any scope) leaves it to the collector.
+    fm.scope(() => x.matmul(w).sum().backward());
+    const held = w.grad!;
+    assert.equal(held.isDisposed, false);
+    w.grad = null;
+    assert.equal(held.isDisposed, false);
+    // Nested scopes: the inner one keeps what the leaf holds; the outer one disposes it once dropped.
+    let inner: fm.Tensor | null = null;
+    fm.scope(() => {
+      fm.scope(() => x.matmul(w).sum().backward());
+      inner = w.grad;
+      assert.equal(inner!.isDisposed, false);
+      w.grad = null;
+    });
+    assert.equal(inner!.isDisposed, true);
+  });
+
   test('the .grad of a leaf made by backward inside a scope outlives the scope', () => {
     const w = fm.tensor([1, 2], { requiresGrad: true });
     fm.scope(() => w.mul(3).sum().backward());
