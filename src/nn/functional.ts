@@ -4,7 +4,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import * as fm from '../index.js';
 import { noGrad } from '../autograd/grad_mode.js';
 import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
-import { fmtShape } from '../tensor/shape.js';
+import { fmtShape, sameShape } from '../tensor/shape.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
 import type { Generator } from '../functional/random.js';
 
@@ -124,7 +124,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
 function fusedLayerNorm(x: Tensor, normalizedShape: readonly number[], weight: Tensor | null | undefined, bias: Tensor | null | undefined, eps: number): Tensor | null {
   const be = backendOf(x);
   const n = normalizedShape.reduce((a, b) => a * b, 1);
-  const plain = (t: Tensor | null | undefined) => !t || (t.dtype === x.dtype && t.device === x.device && t.shape.join() === normalizedShape.join());
+  const plain = (t: Tensor | null | undefined) => !t || (t.dtype === x.dtype && t.device === x.device && sameShape(t.shape, normalizedShape));
   if (!be.layerNorm || !be.layerNormBackward || n === 0 || (x.dtype !== 'float32' && x.dtype !== 'float64') || !plain(weight) || !plain(bias)) return null;
   const inputs = [x.reshape([-1, n]), ...(weight ? [weight.reshape([n])] : []), ...(bias ? [bias.reshape([n])] : [])];
   return applyOp('layerNorm', inputs, { eps, weight: !!weight, bias: !!bias }).reshape(x.shape);

@@ -107,8 +107,7 @@ export function checkRandomRange(offset: number, n: number): void {
 // correctly in JS and in C alike), so that the native kernel gives these bits too: V8's Math.log
 // and Math.cos (fdlibm) and the C library's differ in the last bit for a few percent of inputs.
 // Both are within a few ulp of the true values.
-const bits = new Float64Array(1);
-const words = new Uint32Array(bits.buffer);
+const words = new Uint32Array(f64View.buffer); // f64View's two halves (no BigInt on this path)
 const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // the high word's index
 const LN2_HI = 0.6931471803691238; // ln 2 to 32 bits (0x1.62e42feep-1): e * LN2_HI is exact
 const LN2_LO = 1.9082149292705877e-10; // ln 2 - LN2_HI
@@ -123,11 +122,11 @@ const SIN = [1, -0.16666666666666666, 0.008333333333333333, -0.00019841269841269
  * ln m = 2 atanh(s), s = (m - 1) / (m + 1), as a polynomial in s^2 to 2^-60.
  */
 export function logUnit(u: number): number {
-  bits[0] = u;
+  f64View[0] = u;
   const hi = words[HI]!;
   let e = ((hi >>> 20) & 0x7ff) - 1023;
   words[HI] = (hi & 0x000fffff) | 0x3ff00000;
-  let m = bits[0]!;
+  let m = f64View[0]!;
   if (m > 1.4142135623730951) {
     m = m * 0.5;
     e = e + 1;

@@ -38,6 +38,23 @@ static void window_offsets(const conv_geom* g, int64_t hp, int64_t wp, int32_t* 
     for (int64_t j = 0; j < g->ow; j++) col[l++] = (int32_t)(i * g->sh * wp + j * g->sw);
 }
 
+/* The window offsets (kg rows, then l columns, filled for the padded image hp x wp) and `bytes`
+   of space per thread, for *nth threads or, when memory is short, one. NULL when out of memory;
+   else free both with free_conv_buffers. */
+static char* conv_buffers(const conv_geom* g, int64_t kg, int64_t l, int64_t hp, int64_t wp, int* nth,
+                          size_t bytes, int32_t** offsets) {
+  *offsets = malloc((kg + l) * sizeof(int32_t));
+  if (!*offsets) return NULL;
+  char* space = aligned_alloc(64, *nth * bytes);
+  if (!space && *nth > 1) space = aligned_alloc(64, (*nth = 1) * bytes);
+  if (!space) {
+    free(*offsets);
+    return NULL;
+  }
+  window_offsets(g, hp, wp, *offsets, *offsets + kg);
+  return space;
+}
+
 /* Copies of short runs (a row of outputs: 11 values of a [13, 13] image): with AVX-512, a
    masked load and store per 16 values; else a plain loop (kept from becoming a call to memcpy,
    which costs more than the copy). */
@@ -151,7 +168,7 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
      most), 64-byte aligned. */                                                                      \
   static size_t pack_bytes_##SFX(int64_t n) {                                                           \
     int64_t nc = n < FM_NC ? n : FM_NC;                                                                  \
-    return ((FM_MC * FM_KC + (nc + NR_##SFX - 1) / NR_##SFX * NR_##SFX * FM_KC) * sizeof(T) + 63) / 64 * 64; \
+    return fm_lines((FM_MC * FM_KC + (nc + NR_##SFX - 1) / NR_##SFX * NR_##SFX * FM_KC) * sizeof(T));     \
   }                                                                                                      \
                                                                                                          \
   /* y = conv(x, w) + bias (bias may be NULL); x, w, y contiguous. Returns 0, or -1 when out of    \
@@ -176,12 +193,10 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
     const int64_t items = g.n * split;                                                                   \
     int nth = 2.0 * g.n * g.oc * kg * l < 2e6 ? 1 : threads < items ? threads : (int)items;              \
     const size_t packb = pack_bytes_##SFX((tiles + split - 1) / split * NR_##SFX);                       \
-    const size_t bytes = packb + (pad ? (g.c * hp * wp * sizeof(T) + 63) / 64 * 64 : 0);                 \
-    int32_t* offsets = malloc((kg + l) * sizeof(int32_t));                                               \
-    char* space = offsets ? aligned_alloc(64, nth * bytes) : NULL;                                       \
-    if (offsets && !space && nth > 1) space = aligned_alloc(64, (nth = 1) * bytes);                      \
-    if (!space) { free(offsets); return -1; }                                                            \
-    window_offsets(&g, hp, wp, offsets, offsets + kg);                                                   \
+    const size_t bytes = packb + (pad ? fm_lines(g.c * hp * wp * sizeof(T)) : 0);                           \
+    int32_t* offsets;                                                                                    \
+    char* space = conv_buffers(&g, kg, l, hp, wp, &nth, bytes, &offsets);                                \
+    if (!space) return -1;                                                                               \
     _Pragma("omp parallel for num_threads(nth) schedule(static)")                                       \
     for (int64_t it = 0; it < items; it++) {                                                             \
       char* mine = space + omp_get_thread_num() * bytes;                                                 \
@@ -233,27 +248,25 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
     }                                                                                                    \
     const int pad = hp != g.h || wp != g.w;                                                              \
     /* Columns of W^T @ gy per block: about 1 MB of them, folded back into the image at once. */    \
-    int64_t lc = (1 << 20) / (int64_t)sizeof(T) / (kg > 0 ? kg : 1);                                     \
+    int64_t lc = (1 << 20) / (int64_t)sizeof(T) / kg; /* kg > 0: returned above otherwise */            \
     lc = lc < NR_##SFX ? NR_##SFX : lc > l ? l : lc;                                                     \
     int nth = 2.0 * g.n * g.oc * kg * l < 2e6 ? 1 : threads < g.n ? threads : (int)g.n;                   \
     if (nth < 1) nth = 1;                                                                                \
-    const size_t img = pad ? (g.c * hp * wp * sizeof(T) + 63) / 64 * 64 : 0;                             \
+    const size_t img = pad ? fm_lines(g.c * hp * wp * sizeof(T)) : 0;                             \
     const size_t packb = pack_bytes_##SFX(lc > ocg ? lc : ocg);                                          \
-    const size_t gwb = gw ? (g.oc * kg * sizeof(T) + 63) / 64 * 64 : 0;                                  \
-    const size_t gbb = gb ? (g.oc * sizeof(T) + 63) / 64 * 64 : 0;                                       \
-    const size_t colb = gx ? (kg * lc * sizeof(T) + 63) / 64 * 64 : 0;                                   \
+    const size_t gwb = gw ? fm_lines(g.oc * kg * sizeof(T)) : 0;                                  \
+    const size_t gbb = gb ? fm_lines(g.oc * sizeof(T)) : 0;                                       \
+    const size_t colb = gx ? fm_lines(kg * lc * sizeof(T)) : 0;                                   \
     /* Per thread: packing space, the weight's and the bias's partial gradients, a block of        \
        columns, padded copies of the image (for gw) and of its gradient (for gx), and the runs of  \
        a block's columns. */                                                                       \
-    const size_t runb = gx ? ((lc + 1) * sizeof(int32_t) + 63) / 64 * 64 : 0;                            \
+    const size_t runb = gx ? fm_lines((lc + 1) * sizeof(int32_t)) : 0;                            \
     const size_t bytes = packb + gwb + gbb + colb + (gw ? img : 0) + (gx ? img : 0) + runb;               \
-    int32_t* offsets = malloc((kg + l) * sizeof(int32_t));                                               \
-    char* space = offsets ? aligned_alloc(64, nth * bytes) : NULL;                                       \
-    if (offsets && !space && nth > 1) space = aligned_alloc(64, (nth = 1) * bytes);                      \
-    if (!space) { free(offsets); return -1; }                                                            \
+    int32_t* offsets;                                                                                    \
+    char* space = conv_buffers(&g, kg, l, hp, wp, &nth, bytes, &offsets);                                \
+    if (!space) return -1;                                                                               \
     const int32_t* row = offsets;                                                                        \
     const int32_t* col = offsets + kg;                                                                   \
-    window_offsets(&g, hp, wp, offsets, offsets + kg);                                                   \
     _Pragma("omp parallel num_threads(nth)") {                                                           \
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();                                    \
       char* mine = space + t * bytes;                                                                    \

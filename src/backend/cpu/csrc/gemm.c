@@ -36,13 +36,13 @@
       if (best > 0.9 * serial) { nth = 1; mode = 0; }                                                    \
     }                                                                                                    \
     int64_t nc_max = n < NC ? n : NC;                                                                    \
-    size_t bbytes = ((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC * sizeof(T) + 63) / 64 * 64;     \
-    size_t abytes = (MC * KC * sizeof(T) + 63) / 64 * 64;                                                \
+    size_t bbytes = fm_lines((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC * sizeof(T));        \
+    size_t abytes = fm_lines(MC * KC * sizeof(T));                                                       \
     /* Every buffer up front (packing space per thread, a k split's partial products), so that  \
        when memory runs out the product falls back to fewer threads, then to plain loops. */     \
     T* part = NULL;                                                                                      \
     if (mode == 2) {                                                                                     \
-      part = aligned_alloc(64, ((nth - 1) * m * n * sizeof(T) + 63) / 64 * 64);                          \
+      part = aligned_alloc(64, fm_lines((nth - 1) * m * n * sizeof(T)));                             \
       if (!part) mode = 0;                                                                               \
     }                                                                                                    \
     char* packs = aligned_alloc(64, nth * (abytes + bbytes));                                            \

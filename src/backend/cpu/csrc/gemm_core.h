@@ -16,6 +16,10 @@ static inline int omp_get_num_threads(void) { return 1; }
 static inline int omp_get_thread_num(void) { return 0; }
 #endif
 
+/* n bytes rounded up to whole 64-byte lines (aligned_alloc's sizes; per-thread buffers each start
+   on their own line). */
+static inline size_t fm_lines(size_t n) { return (n + 63) / 64 * 64; }
+
 #define GEMM_CORE(T, SFX, VLEN, MR, NV, KC, MC, NC)                                                   \
   typedef T v_##SFX __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T))));                  \
   enum { MR_##SFX = MR, NR_##SFX = VLEN * NV };                                                        \
