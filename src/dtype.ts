@@ -2,10 +2,10 @@
 import { DTypeError } from './errors.js';
 
 /** Element types a tensor can hold. `int64` is the default integer type, `float32` the default float. */
-export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
+export type DType = 'float16' | 'bfloat16' | 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
 
-/** The typed arrays that hold each dtype's elements. */
-export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+/** The typed arrays that hold each dtype's elements (float16 and bfloat16: their bits, in Uint16Array). */
+export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
 
 type Category = 0 | 1 | 2; // bool < integer < floating
 
@@ -21,18 +21,21 @@ const info: Record<DType, DTypeInfo> = {
   uint8: { array: Uint8Array, category: 1, rank: 1 },
   int32: { array: Int32Array, category: 1, rank: 3 },
   int64: { array: BigInt64Array, category: 1, rank: 4 },
-  float32: { array: Float32Array, category: 2, rank: 5 },
-  float64: { array: Float64Array, category: 2, rank: 6 },
+  // float16 and bfloat16 share a rank: neither holds the other, so together they promote to float32.
+  float16: { array: Uint16Array, category: 2, rank: 5 },
+  bfloat16: { array: Uint16Array, category: 2, rank: 5 },
+  float32: { array: Float32Array, category: 2, rank: 6 },
+  float64: { array: Float64Array, category: 2, rank: 7 },
 };
 
 /** All dtypes, in promotion order. */
-export const dtypes: readonly DType[] = ['bool', 'uint8', 'int32', 'int64', 'float32', 'float64'];
+export const dtypes: readonly DType[] = ['bool', 'uint8', 'int32', 'int64', 'float16', 'bfloat16', 'float32', 'float64'];
 
 /** True for the names of Fiamma's dtypes. */
 export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && x in info;
 }
-/** True for float32 and float64. Example: `fm.isFloating(x.dtype)`. */
+/** True for the float dtypes (float16, bfloat16, float32, float64). Example: `fm.isFloating(x.dtype)`. */
 export function isFloating(d: DType): boolean {
   return info[d].category === 2;
 }
@@ -40,11 +43,18 @@ export function isFloating(d: DType): boolean {
 export function isIntegral(d: DType, includeBool = false): boolean {
   return info[d].category === 1 || (includeBool && d === 'bool');
 }
+/**
+ * True for float16 and bfloat16: storage holds their bits (Uint16Array) and kernels compute in
+ * float32, rounding each result, as PyTorch's CPU kernels do.
+ */
+export function isReducedFloat(d: DType): d is 'float16' | 'bfloat16' {
+  return d === 'float16' || d === 'bfloat16';
+}
 /** Bytes one element takes in storage. */
 export function bytesPerElement(d: DType): number {
   return info[d].array.BYTES_PER_ELEMENT;
 }
-/** A zeroed typed array holding n elements of dtype d. */
+/** A zeroed typed array holding n elements of dtype d (the bits, for float16 and bfloat16). */
 export function typedArrayFor(d: DType, n: number): TypedArray {
   return new info[d].array(n);
 }
@@ -63,6 +73,7 @@ export function setDefaultDtype(d: DType): void {
 /** The smallest dtype both `a` and `b` convert to without losing their kind (PyTorch's `promote_types`). */
 export function promoteTypes(a: DType, b: DType): DType {
   if (a === b) return a;
+  if (info[a].rank === info[b].rank) return 'float32'; // float16 with bfloat16
   // uint8 with a signed integer type widens past both (as in PyTorch, uint8 + int8 -> int16);
   // our only signed types are int32 and int64, which already hold every uint8.
   return info[a].rank >= info[b].rank ? a : b;

@@ -1,7 +1,7 @@
 // Text form of a tensor: a port of PyTorch's torch/_tensor_str.py, so Fiamma prints what `repr(tensor)` prints,
 // digit for digit, in Fiamma's spelling of the suffixes (dtype=float64, requiresGrad=true, gradFn=<Mul>).
 // Pure: it reads a flat row-major value array and a shape, and knows nothing of storage or backends.
-import { getDefaultDtype } from './dtype.js';
+import { getDefaultDtype, isFloating, type DType } from './dtype.js';
 import { ShapeError, ValueError } from './errors.js';
 
 /**
@@ -12,7 +12,7 @@ export interface FormatInput {
   /** Row-major (C order) values of the whole tensor; for bool dtype, 0/1. */
   values: ArrayLike<number | bigint>;
   shape: readonly number[];
-  dtype: 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
+  dtype: DType;
   /** `'cpu'`, `'cuda:0'`, ... */
   device: string;
   /** Printed only when true and `gradFn` is undefined (a leaf). */
@@ -137,7 +137,7 @@ interface Formatter {
 function makeFormatter(t: FormatInput, sample: readonly number[]): Formatter {
   const { precision: p } = opts;
   const pad = (s: string, w: number) => ' '.repeat(Math.max(0, w - s.length)) + s;
-  if (t.dtype !== 'float32' && t.dtype !== 'float64') {
+  if (!isFloating(t.dtype)) {
     const str = t.dtype === 'bool' ? (i: number) => (Number(t.values[i]) ? 'true' : 'false') : (i: number) => String(t.values[i]);
     const width = sample.reduce((w, i) => Math.max(w, str(i).length), 1);
     return { width, format: (i) => pad(str(i), width) };

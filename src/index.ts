@@ -3,7 +3,7 @@ import './tensor/methods.js';
 
 export { Tensor, type NestedArray, type GradHook } from './tensor/tensor.js';
 export { Device, type DeviceLike, type DeviceType } from './device.js';
-export { type DType, dtypes, promoteTypes, resultType, getDefaultDtype, setDefaultDtype, isFloating } from './dtype.js';
+export { type DType, dtypes, promoteTypes, resultType, getDefaultDtype, setDefaultDtype, isFloating, isReducedFloat } from './dtype.js';
 export * from './errors.js';
 export { scope, keep } from './tensor/scope.js';
 export { setPrintOptions, getPrintOptions, type PrintOptions } from './format.js';
@@ -24,6 +24,8 @@ export * from './functional/linalg.js';
 export * from './functional/conv.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as amp from './amp/index.js';
+export { autocast, isAutocastEnabled, getAutocastDtype } from './amp/autocast.js';
 export * as data from './data/index.js';
 export * from './io/index.js';
 export * as utils from './utils/index.js';

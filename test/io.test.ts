@@ -42,6 +42,8 @@ function everyDtype(device = 'cpu'): Record<string, fm.Tensor> {
     i32: fm.tensor([-(2 ** 31), -1, 0, 2 ** 31 - 1], { ...on, dtype: 'int32' }),
     i64: fm.tensor([-(2n ** 63n), 2n ** 62n + 1n, 2n ** 63n - 1n, 0n], on),
     u8: fm.tensor([0, 1, 200, 255], { ...on, dtype: 'uint8' }),
+    f16: fm.tensor([1.5, -0, 65504, 6e-8, Infinity, NaN], { ...on, dtype: 'float16' }),
+    bf16: fm.tensor([1.5, -0, 3e38, 1e-40, -Infinity, NaN], { ...on, dtype: 'bfloat16' }),
     flags: fm.tensor([[true, false], [false, true]], on),
     scalar: fm.tensor(2.5, on),
     scalarLong: fm.tensor(7n, on),
@@ -211,7 +213,7 @@ describe('interop with PyTorch', () => {
       // PyTorch sees the aliases as one more metadata string.
       metadata: { format: 'pt', 'fiamma.aliases': readRawMetadata(file)['fiamma.aliases']! },
       tensors: Object.fromEntries(stored.map(([k, x]) => [k, {
-        file_dtype: { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', uint8: 'U8', bool: 'BOOL' }[x.dtype],
+        file_dtype: { float16: 'F16', bfloat16: 'BF16', float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', uint8: 'U8', bool: 'BOOL' }[x.dtype],
         dtype: x.dtype,
         shape: [...x.shape],
         values: Array.from(x.data() as ArrayLike<number | bigint>, (v) => jsonValue(v, x.dtype)),

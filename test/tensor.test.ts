@@ -135,8 +135,8 @@ describe('creation', () => {
 describe('dtypes and type promotion (PyTorch rules)', () => {
   const t = (dtype: fm.DType, ndim = 1) => (ndim === 0 ? fm.ones([], { dtype }) : fm.ones([2], { dtype }));
 
-  test('promoteTypes follows the lattice bool < uint8 < int32 < int64 < float32 < float64', () => {
-    assert.deepEqual([...fm.dtypes], ['bool', 'uint8', 'int32', 'int64', 'float32', 'float64']);
+  test('promoteTypes follows the lattice bool < uint8 < int32 < int64 < float16, bfloat16 < float32 < float64', () => {
+    assert.deepEqual([...fm.dtypes], ['bool', 'uint8', 'int32', 'int64', 'float16', 'bfloat16', 'float32', 'float64']);
     const cases: [fm.DType, fm.DType, fm.DType][] = [
       ['bool', 'bool', 'bool'],
       ['bool', 'uint8', 'uint8'],

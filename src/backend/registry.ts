@@ -9,6 +9,7 @@ import { tsBackend } from './ts/index.js';
 import { makeCpuBackend } from './cpu/index.js';
 import { loadNative } from './cpu/native.js';
 import { cudaBackend, cudaRuntime, setTf32 } from './cuda/index.js';
+import { withReducedFloats } from './reduced_float.js';
 
 const backends = new Map<DeviceType, Backend>();
 
@@ -43,13 +44,14 @@ function cpuBackend(): Backend {
       console.warn(`fiamma: native cpu kernels unavailable, using the TypeScript kernels: ${reason}`);
     }
   }
+  backend = withReducedFloats(backend);
   backends.set('cpu', backend);
   return backend;
 }
 
 /** Makes `backend` serve every device of `type`. Example: `registerBackend('cpu', tsBackend)`. */
 export function registerBackend(type: DeviceType, backend: Backend): void {
-  backends.set(type, backend);
+  backends.set(type, withReducedFloats(backend));
 }
 
 /** The backend that runs ops on `device`; raises a DeviceError saying why when there is none. */

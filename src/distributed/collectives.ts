@@ -2,7 +2,7 @@
 // global ranks translated to group ranks, lists flattened for the engine and split back.
 import type { Tensor } from '../tensor/tensor.js';
 import { DistributedError } from '../errors.js';
-import { isFloating } from '../dtype.js';
+import { isFloating, isReducedFloat } from '../dtype.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { empty } from '../functional/creation.js';
 import { markWritten } from '../functional/inplace.js';
@@ -38,7 +38,8 @@ function checkTensor(op: string, g: ProcessGroup, t: Tensor, what = 'tensor'): v
   if (!t.isContiguous()) throw new DistributedError(op, `the ${what} must be contiguous, got a non-contiguous ${describe(t)}: call .contiguous() first`);
 }
 
-function checkOp(op: string, reduce: ReduceOpName, t: Tensor): void {
+function checkOp(op: string, reduce: ReduceOpName, t: Tensor, g: ProcessGroup): void {
+  if (g.backend !== 'nccl' && isReducedFloat(t.dtype)) throw new DistributedError(op, `the ${g.backend} backend cannot reduce ${t.dtype} (MPI has no 16-bit float type): reduce a .float() copy, or use nccl on GPUs`);
   if (reduce === 'avg' && !isFloating(t.dtype)) throw new DistributedError(op, `op 'avg' needs a floating tensor, got a ${describe(t)}; use 'sum' and divide`);
   if (!['sum', 'avg', 'max', 'min', 'product'].includes(reduce)) throw new DistributedError(op, `unknown reduce op '${reduce}' (expected sum, avg, max, min or product)`);
 }
@@ -101,7 +102,7 @@ export function allReduce<O extends ReduceOptions>(tensor: Tensor, opts?: O): Co
   if (g.rank < 0) return notAMember(opts);
   const op = opts?.op ?? 'sum';
   checkTensor('allReduce', g, tensor);
-  checkOp('allReduce', op, tensor);
+  checkOp('allReduce', op, tensor, g);
   return finish(g.allReduce(tensor, op), opts, () => markWritten(tensor));
 }
 
@@ -119,7 +120,7 @@ export function reduce<O extends ReduceOptions>(tensor: Tensor, dst: number, opt
   if (g.rank < 0) return notAMember(opts);
   const op = opts?.op ?? 'sum';
   checkTensor('reduce', g, tensor);
-  checkOp('reduce', op, tensor);
+  checkOp('reduce', op, tensor, g);
   return finish(g.reduce(tensor, groupRank('reduce', g, dst, 'destination'), op), opts, () => markWritten(tensor));
 }
 
@@ -198,7 +199,7 @@ export function reduceScatter<O extends ReduceOptions>(output: Tensor, inputList
   if (g.rank < 0) return notAMember(opts);
   const op = opts?.op ?? 'sum';
   checkTensor('reduceScatter', g, output, 'output');
-  checkOp('reduceScatter', op, output);
+  checkOp('reduceScatter', op, output, g);
   checkList('reduceScatter', g, inputList, output, 'inputList');
   return finish(g.reduceScatter(output, flatten(inputList), op), opts, () => markWritten(output));
 }
@@ -210,7 +211,7 @@ export function reduceScatterTensor<O extends ReduceOptions>(output: Tensor, inp
   const op = opts?.op ?? 'sum';
   checkTensor('reduceScatterTensor', g, output, 'output');
   checkTensor('reduceScatterTensor', g, input, 'input');
-  checkOp('reduceScatterTensor', op, output);
+  checkOp('reduceScatterTensor', op, output, g);
   checkBlocks('reduceScatterTensor', g, input, output);
   return finish(g.reduceScatter(output, input, op), opts, () => markWritten(output));
 }

@@ -88,8 +88,9 @@ function library(): MpiLib {
   return lib;
 }
 
+/** float16 / bfloat16 move as their bits (MPI has no 16-bit float types; reductions of them are refused in collectives.ts). */
 const datatypes: Record<DType, string> = {
-  float32: 'ompi_mpi_float', float64: 'ompi_mpi_double', int32: 'ompi_mpi_int32_t', int64: 'ompi_mpi_int64_t', uint8: 'ompi_mpi_uint8_t', bool: 'ompi_mpi_uint8_t',
+  float16: 'ompi_mpi_uint16_t', bfloat16: 'ompi_mpi_uint16_t', float32: 'ompi_mpi_float', float64: 'ompi_mpi_double', int32: 'ompi_mpi_int32_t', int64: 'ompi_mpi_int64_t', uint8: 'ompi_mpi_uint8_t', bool: 'ompi_mpi_uint8_t',
 };
 /** avg is a sum divided afterwards; on bool, sum is logical or and product logical and (as PyTorch's NCCL backend). */
 function opSymbol(op: ReduceOpName, dtype: DType): string {

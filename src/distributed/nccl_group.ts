@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 type Fn = (...args: unknown[]) => number;
 
 /** Values of NCCL's enums (nccl.h). */
-const ncclType: Record<DType, number> = { uint8: 1, bool: 1, int32: 2, int64: 4, float32: 7, float64: 8 };
+const ncclType: Record<DType, number> = { uint8: 1, bool: 1, int32: 2, int64: 4, float16: 6, float32: 7, float64: 8, bfloat16: 9 };
 const NCCL_IN_PROGRESS = 7;
 const NCCL_SPLIT_NOCOLOR = -1;
 const CUDA_ERROR_NOT_READY = 600;

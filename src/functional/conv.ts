@@ -15,6 +15,7 @@ import { where } from './math.js';
 import { ones } from './creation.js';
 import { getNumThreads } from '../backend/registry.js';
 import { setConv2dBackwardInOps, type Conv2dAttrs } from '../ops/prims/conv.js';
+import { autocastLower } from '../amp/autocast.js';
 
 type Ints = number | readonly number[];
 
@@ -154,7 +155,7 @@ function convNd(op: string, nsp: number, input: Tensor, weight: Tensor, bias: Te
  * whose windows' offsets fit the kernel's int32.
  */
 function useConvKernel(x: Tensor, w: Tensor, bias: Tensor | null | undefined, nsp: number, pads: [number, number][], k: number[], s: number[], d: number[], groups: number): boolean {
-  if (nsp > 2 || !backendOf(x).conv2d || (x.dtype !== 'float32' && x.dtype !== 'float64')) return false;
+  if (nsp > 2 || !backendOf(x).conv2d || !isFloating(x.dtype)) return false;
   if (w.dtype !== x.dtype || (bias && bias.dtype !== x.dtype) || x.device.type !== w.device.type || x.shape[0]! < getNumThreads()) return false;
   // Empty channels or kernels: the composite's zeros (the kernel's products would have no terms).
   if (x.shape.some((n) => n === 0) || w.shape.some((n) => n === 0)) return false;
@@ -191,10 +192,12 @@ setConv2dBackwardInOps(conv2dBackwardInOps);
 
 /** 1-D convolution over [N, C, L] (PyTorch's F.conv1d). Example: `fm.conv1d(x, w, b, { padding: 1 })`. */
 export function conv1d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: ConvOptions): Tensor {
+  [x, weight, bias] = autocastLower(x, weight, bias);
   return convNd('conv1d', 1, x, weight, bias, opts);
 }
 /** 2-D convolution over [N, C, H, W] (PyTorch's F.conv2d). Example: `fm.conv2d(x, w, b, { stride: 2, padding: 1 })`. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: ConvOptions): Tensor {
+  [x, weight, bias] = autocastLower(x, weight, bias);
   return convNd('conv2d', 2, x, weight, bias, opts);
 }
 
@@ -264,10 +267,12 @@ function convTransposeNd(op: string, nsp: number, input: Tensor, weight: Tensor,
 
 /** 1-D transposed convolution (PyTorch's F.conv_transpose1d). Example: `fm.convTranspose1d(x, w, null, { stride: 2 })`. */
 export function convTranspose1d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: ConvTransposeOptions): Tensor {
+  [x, weight, bias] = autocastLower(x, weight, bias);
   return convTransposeNd('convTranspose1d', 1, x, weight, bias, opts);
 }
 /** 2-D transposed convolution (PyTorch's F.conv_transpose2d). Example: `fm.convTranspose2d(x, w, b, { stride: 2, padding: 1 })`. */
 export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: ConvTransposeOptions): Tensor {
+  [x, weight, bias] = autocastLower(x, weight, bias);
   return convTransposeNd('convTranspose2d', 2, x, weight, bias, opts);
 }
 

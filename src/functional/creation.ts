@@ -1,7 +1,8 @@
 // Creating tensors: from JS values, filled (zeros, ones, full, eye), ranges, and the *Like forms.
 import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
-import { getDefaultDtype, typedArrayFor, type DType, type TypedArray } from '../dtype.js';
+import { getDefaultDtype, isReducedFloat, typedArrayFor, type DType, type TypedArray } from '../dtype.js';
+import { toReducedBits } from '../half.js';
 import { DTypeError, ValueError } from '../errors.js';
 import { emptyTensor } from '../ops/dispatch.js';
 import { fmtShape } from '../tensor/shape.js';
@@ -71,6 +72,7 @@ function flatten(data: NestedInput): { shape: number[]; flat: (number | boolean 
 
 /** Converts JS values to a typed array of `dtype`. */
 function toTyped(flat: readonly (number | boolean | bigint)[], dtype: DType): TypedArray {
+  if (isReducedFloat(dtype)) return toReducedBits(flat.map(Number), dtype);
   const out = typedArrayFor(dtype, flat.length);
   if (dtype === 'int64') {
     const o = out as BigInt64Array;

@@ -7,12 +7,14 @@ import { broadcastShapes, fmtShape } from '../tensor/shape.js';
 import { expand, permute, reshape, squeeze, unsqueeze } from './shape.js';
 import { sum } from './reduction.js';
 import { eye } from './creation.js';
+import { autocastLower } from '../amp/autocast.js';
 
 /**
  * Matrix product with PyTorch's rules: 1-D operands gain (and lose) a dim, batch dims
  * broadcast. Example: `fm.matmul(x, w.T)`.
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  [a, b] = autocastLower(a, b);
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError('matmul', `both arguments need at least 1 dim, got shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
   const b2 = b.ndim === 1 ? unsqueeze(b, 1) : b;

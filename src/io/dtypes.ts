@@ -5,23 +5,23 @@ import { typedArrayFor, type DType, type TypedArray } from '../dtype.js';
 interface FileDTypeInfo {
   /** Bytes per element in the file. */
   readonly size: number;
-  /** The Fiamma dtype it loads as: wider than the file's for I8, I16, F16 and BF16. */
+  /** The Fiamma dtype it loads as: wider than the file's for I8 and I16. */
   readonly dtype: DType;
   /** Position in safetensors' `Dtype` enum (increasing alignment); writers order tensors by it, descending. */
   readonly rank: number;
 }
 
 /**
- * The safetensors dtypes Fiamma reads. I8 and I16 load widened to int32, F16 and BF16 to float32
- * (exactly: every value they hold is a float32), until Fiamma has those dtypes.
+ * The safetensors dtypes Fiamma reads. I8 and I16 load widened to int32 (exactly), until Fiamma has
+ * those dtypes; F16 and BF16 load as float16 and bfloat16, bit for bit.
  */
 export const fileDTypes = {
   BOOL: { size: 1, dtype: 'bool', rank: 0 },
   U8: { size: 1, dtype: 'uint8', rank: 1 },
   I8: { size: 1, dtype: 'int32', rank: 2 },
   I16: { size: 2, dtype: 'int32', rank: 5 },
-  F16: { size: 2, dtype: 'float32', rank: 7 },
-  BF16: { size: 2, dtype: 'float32', rank: 8 },
+  F16: { size: 2, dtype: 'float16', rank: 7 },
+  BF16: { size: 2, dtype: 'bfloat16', rank: 8 },
   I32: { size: 4, dtype: 'int32', rank: 9 },
   F32: { size: 4, dtype: 'float32', rank: 11 },
   F64: { size: 8, dtype: 'float64', rank: 12 },
@@ -33,7 +33,7 @@ export type FileDType = keyof typeof fileDTypes;
 
 /** The safetensors name each Fiamma dtype is written as. */
 export const fileDTypeOf = {
-  bool: 'BOOL', uint8: 'U8', int32: 'I32', int64: 'I64', float32: 'F32', float64: 'F64',
+  bool: 'BOOL', uint8: 'U8', int32: 'I32', int64: 'I64', float16: 'F16', bfloat16: 'BF16', float32: 'F32', float64: 'F64',
 } as const satisfies Record<DType, FileDType>;
 
 export function isFileDType(s: string): s is FileDType {
@@ -58,16 +58,6 @@ export function toFileBytes(values: TypedArray): Uint8Array {
 /** Typed array constructors of the dtypes stored as they are in files. */
 const arrayOf = { U8: Uint8Array, I32: Int32Array, F32: Float32Array, F64: Float64Array, I64: BigInt64Array } as const;
 
-/** IEEE half to double (exact). */
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // subnormal
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 /**
  * The `n` elements of a file's `bytes` as a typed array of the dtype they load as. The result may
  * view `bytes` (when aligned and nothing needs converting): callers copy it into storage.
@@ -81,12 +71,9 @@ export function fromFileBytes(code: FileDType, bytes: Uint8Array, n: number): Ty
     case 'I16':
       return Int32Array.from({ length: n }, (_, i) => le.getInt16(2 * i, true));
     case 'F16':
-      return Float32Array.from({ length: n }, (_, i) => halfToNumber(le.getUint16(2 * i, true)));
-    case 'BF16': {
-      // bfloat16 is the top half of a float32.
-      const bits = Uint32Array.from({ length: n }, (_, i) => le.getUint16(2 * i, true) << 16);
-      return new Float32Array(bits.buffer);
-    }
+    case 'BF16':
+      // Their bits, which is what float16 / bfloat16 storage holds.
+      return Uint16Array.from({ length: n }, (_, i) => le.getUint16(2 * i, true));
     case 'BOOL':
       // Any nonzero byte is true; storage holds exactly 0 or 1.
       return bytes.every((b) => b <= 1) ? bytes.subarray(0, n) : Uint8Array.from(bytes.subarray(0, n), (b) => (b !== 0 ? 1 : 0));

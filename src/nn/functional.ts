@@ -7,6 +7,8 @@ import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
 import type { Generator } from '../functional/random.js';
+import { autocastFloat32, autocastLower } from '../amp/autocast.js';
+import { isFloating } from '../dtype.js';
 
 export { conv1d, conv2d, convTranspose1d, convTranspose2d, maxPool1d, maxPool2d, avgPool1d, avgPool2d, unfold, fold } from '../functional/conv.js';
 export { relu, relu6, gelu, silu, mish, selu, elu, leakyRelu, softplus, hardtanh, sigmoid, logSigmoid, tanh } from '../functional/math.js';
@@ -16,6 +18,7 @@ export * from './losses.js';
 
 /** y = x W^T + b, with W of shape [out, in] (PyTorch's layout). Example: `F.linear(x, w, b)`. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  [x, weight, bias] = autocastLower(x, weight, bias);
   if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new ShapeError('linear', `input ${fmtShape(x.shape)} does not end with the weight's in features (weight ${fmtShape(weight.shape)} is [out, in])`);
   }
@@ -100,6 +103,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
 
 /** Normalises over the last dims (`normalizedShape`), then scales and shifts. Example: `F.layerNorm(x, [512], w, b)`. */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  [x, weight, bias] = autocastFloat32(x, weight, bias);
   const k = normalizedShape.length;
   if (k === 0) throw new ValueError('layerNorm', 'normalizedShape must name at least one dim (the last dims of the input), got []');
   if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
@@ -125,13 +129,14 @@ function fusedLayerNorm(x: Tensor, normalizedShape: readonly number[], weight: T
   const be = backendOf(x);
   const n = normalizedShape.reduce((a, b) => a * b, 1);
   const plain = (t: Tensor | null | undefined) => !t || (t.dtype === x.dtype && t.device === x.device && sameShape(t.shape, normalizedShape));
-  if (!be.layerNorm || !be.layerNormBackward || n === 0 || (x.dtype !== 'float32' && x.dtype !== 'float64') || !plain(weight) || !plain(bias)) return null;
+  if (!be.layerNorm || !be.layerNormBackward || n === 0 || !isFloating(x.dtype) || !plain(weight) || !plain(bias)) return null;
   const inputs = [x.reshape([-1, n]), ...(weight ? [weight.reshape([n])] : []), ...(bias ? [bias.reshape([n])] : [])];
   return applyOp('layerNorm', inputs, { eps, weight: !!weight, bias: !!bias }).reshape(x.shape);
 }
 
 /** Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as PyTorch). */
 export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, eps?: number): Tensor {
+  [x, weight] = autocastFloat32(x, weight);
   const k = normalizedShape.length;
   if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
     throw new ShapeError('rmsNorm', `input of shape ${fmtShape(x.shape)} does not end with the normalized shape ${fmtShape(normalizedShape)}`);
@@ -144,6 +149,7 @@ export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: 
 
 /** Group normalisation: channels split into numGroups groups, each normalised over its channels and positions. */
 export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  [x, weight, bias] = autocastFloat32(x, weight, bias);
   if (x.ndim < 2) throw new ShapeError('groupNorm', `expected input [N, C, ...], got ${fmtShape(x.shape)}`);
   const [n, c] = [x.shape[0]!, x.shape[1]!];
   if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) throw new ValueError('groupNorm', `expected the number of channels (${c}) to be divisible by numGroups (${numGroups})`);
@@ -195,6 +201,7 @@ export function embedding(input: Tensor, weight: Tensor, opts: { paddingIdx?: nu
 /** x / max(||x||_p, eps) along dim. */
 export function normalize(x: Tensor, opts: { p?: number; dim?: number; eps?: number } = {}): Tensor {
   const { p = 2, dim = 1, eps = 1e-12 } = opts;
+  [x] = autocastFloat32(x);
   return x.div(fm.norm(x, p, dim, { keepdim: true }).clampMin(eps).expandAs(x));
 }
 
@@ -374,6 +381,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
  * Example: `F.cosineSimilarity(a, b, -1)`.
  */
 export function cosineSimilarity(x1: Tensor, x2: Tensor, dim = 1, eps = 1e-8): Tensor {
+  [x1, x2] = autocastFloat32(x1, x2);
   const unit = (x: Tensor) => x.div(fm.norm(x, 2, dim, { keepdim: true }).clampMin(eps));
   return unit(x1).mul(unit(x2)).sum(dim);
 }

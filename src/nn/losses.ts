@@ -5,6 +5,8 @@ import * as fm from '../index.js';
 import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
+import { autocastFloat32 } from '../amp/autocast.js';
+import { isFloating } from '../dtype.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -28,18 +30,21 @@ function sameShape(op: string, input: Tensor, target: Tensor, reduction?: string
 
 /** Mean squared error. Example: `F.mseLoss(pred, target)`. */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('mseLoss', input, target, opts.reduction);
   return reduce('mseLoss', input.sub(target).square(), opts.reduction);
 }
 
 /** Mean absolute error. */
 export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('l1Loss', input, target, opts.reduction);
   return reduce('l1Loss', input.sub(target).abs(), opts.reduction);
 }
 
 /** 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta. */
 export function smoothL1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction; beta?: number } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('smoothL1Loss', input, target, opts.reduction);
   const beta = opts.beta ?? 1;
   const d = input.sub(target).abs();
@@ -49,6 +54,7 @@ export function smoothL1Loss(input: Tensor, target: Tensor, opts: { reduction?: 
 
 /** 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta). */
 export function huberLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction; delta?: number } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('huberLoss', input, target, opts.reduction);
   const delta = opts.delta ?? 1;
   const d = input.sub(target).abs();
@@ -75,6 +81,7 @@ function classDim(op: string, input: Tensor, target: Tensor): number {
  * equal to ignoreIndex (default -100) count for nothing; 'mean' divides by the targets' total weight.
  */
 export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
+  [input] = autocastFloat32(input);
   return nll('nllLoss', input, target, opts);
 }
 
@@ -124,6 +131,7 @@ export interface CrossEntropyOptions extends NllOptions {
  * Example: `F.crossEntropy(logits, labels, { labelSmoothing: 0.1 })`.
  */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   if (input.ndim < 1) throw new ShapeError('crossEntropy', `expected input [C] or [N, C, ...], got ${fmtShape(input.shape)}`);
   const cd = input.ndim === 1 ? 0 : 1;
   const eps = opts.labelSmoothing ?? 0;
@@ -131,8 +139,8 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   checkReduction('crossEntropy', opts.reduction);
   checkWeight('crossEntropy', opts.weight, input.shape[cd]!);
   const reduction = opts.reduction ?? 'mean';
-  const indices = target.dtype !== 'float32' && target.dtype !== 'float64';
-  if (indices && eps === 0 && !opts.weight && backendOf(input).crossEntropy && (input.dtype === 'float32' || input.dtype === 'float64')) {
+  const indices = !isFloating(target.dtype);
+  if (indices && eps === 0 && !opts.weight && backendOf(input).crossEntropy && isFloating(input.dtype)) {
     classDim('crossEntropy', input, target);
     return fusedCrossEntropy(input, target, opts.ignoreIndex ?? -100, reduction);
   }
@@ -176,6 +184,7 @@ function fusedCrossEntropy(input: Tensor, target: Tensor, ignoreIndex: number, r
 
 /** Binary cross entropy of probabilities (logs clamped at -100, as PyTorch). */
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('binaryCrossEntropy', input, target, opts.reduction);
   const l = target.mul(input.log().clampMin(-100)).add(target.neg().add(1).mul(input.neg().add(1).log().clampMin(-100))).neg();
   return reduce('binaryCrossEntropy', opts.weight ? l.mul(opts.weight) : l, opts.reduction);
@@ -186,6 +195,7 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight
  * Example: `F.binaryCrossEntropyWithLogits(logits, y, { posWeight })`.
  */
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; posWeight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('binaryCrossEntropyWithLogits', input, target, opts.reduction);
   const softplusNeg = input.abs().neg().exp().log1p().add(input.neg().clampMin(0));
   const logWeight = opts.posWeight ? opts.posWeight.sub(1).mul(target).add(1) : null;
@@ -200,6 +210,7 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts
  * NOTE: where target is 0 its gradient is 0 here, NaN in PyTorch (log 0 + 1 - input).
  */
 export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+  [input, target] = autocastFloat32(input, target);
   sameShape('klDiv', input, target);
   checkReduction('klDiv', opts.reduction, ['mean', 'batchmean', 'sum', 'none']);
   const l = opts.logTarget
@@ -211,6 +222,7 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
 
 /** max(0, -y (x1 - x2) + margin). */
 export function marginRankingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { margin?: number; reduction?: Reduction } = {}): Tensor {
+  [x1, x2, y] = autocastFloat32(x1, x2, y);
   if (x1.shape.join() !== x2.shape.join() || x1.shape.join() !== y.shape.join()) {
     throw new ShapeError('marginRankingLoss', `x1, x2 and y must have the same shape, got ${fmtShape(x1.shape)}, ${fmtShape(x2.shape)} and ${fmtShape(y.shape)}`);
   }
@@ -220,6 +232,7 @@ export function marginRankingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { mar
 
 /** 1 - cos(x1, x2) where y = 1, max(0, cos - margin) where y = -1. */
 export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { margin?: number; reduction?: Reduction } = {}): Tensor {
+  [x1, x2] = autocastFloat32(x1, x2);
   if (x1.shape.join() !== x2.shape.join() || (x1.ndim !== 1 && x1.ndim !== 2) || y.shape.join() !== x1.shape.slice(0, -1).join()) {
     throw new ShapeError('cosineEmbeddingLoss', `expected x1 and x2 [N, D] (or [D]) and y [N] (or []), got ${fmtShape(x1.shape)}, ${fmtShape(x2.shape)} and ${fmtShape(y.shape)}`);
   }
@@ -233,6 +246,7 @@ export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, y: Tensor, opts: { m
 
 /** max(d(a, p) - d(a, n) + margin, 0) with d the p-norm distance (swap: use the closer of d(a, n), d(p, n)). */
 export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Tensor, opts: { margin?: number; p?: number; eps?: number; swap?: boolean; reduction?: Reduction } = {}): Tensor {
+  [anchor, positive, negative] = autocastFloat32(anchor, positive, negative);
   if (anchor.ndim !== positive.ndim || anchor.ndim !== negative.ndim || anchor.shape[anchor.ndim - 1] !== positive.shape[positive.ndim - 1] || anchor.shape[anchor.ndim - 1] !== negative.shape[negative.ndim - 1]) {
     throw new ShapeError('tripletMarginLoss', `anchor, positive and negative must have the same number of dims and features, got ${fmtShape(anchor.shape)}, ${fmtShape(positive.shape)} and ${fmtShape(negative.shape)}`);
   }

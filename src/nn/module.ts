@@ -237,6 +237,23 @@ export class Module {
     }
     return this;
   }
+  /** Casts floating parameters and buffers to float32 (returns this). Example: `model.float()`. */
+  float(): this {
+    return this.to('float32');
+  }
+  /** Casts floating parameters and buffers to float64. */
+  double(): this {
+    return this.to('float64');
+  }
+  /** Casts floating parameters and buffers to float16. */
+  half(): this {
+    return this.to('float16');
+  }
+  /** Casts floating parameters and buffers to bfloat16. */
+  bfloat16(): this {
+    return this.to('bfloat16');
+  }
+
 
   /**
    * Parameters and persistent buffers by PyTorch's dotted names, detached.

@@ -75,6 +75,8 @@ declare module './tensor.js' {
     to(target: DType | DeviceLike, opts?: { dtype?: DType }): Tensor;
     /** As float32. */ float(): Tensor;
     /** As float64. */ double(): Tensor;
+    /** As float16. */ half(): Tensor;
+    /** As bfloat16. */ bfloat16(): Tensor;
     /** As int64. */ long(): Tensor;
     /** As int32. */ int(): Tensor;
     /** As bool. */ bool(): Tensor;
@@ -146,6 +148,8 @@ Object.assign(Tensor.prototype, {
   },
   float(this: Tensor) { return this.to('float32'); },
   double(this: Tensor) { return this.to('float64'); },
+  half(this: Tensor) { return this.to('float16'); },
+  bfloat16(this: Tensor) { return this.to('bfloat16'); },
   long(this: Tensor) { return this.to('int64'); },
   int(this: Tensor) { return this.to('int32'); },
   bool(this: Tensor) { return this.to('bool'); },

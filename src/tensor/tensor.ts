@@ -3,7 +3,8 @@
 import { inspect } from 'node:util';
 import type { View } from '../backend/interface.js';
 import type { Device } from '../device.js';
-import type { DType, TypedArray } from '../dtype.js';
+import { isFloating, isReducedFloat, type DType, type TypedArray } from '../dtype.js';
+import { bfloat16BitsToFloat, fromReducedBits, halfBitsToFloat } from '../half.js';
 import { AutogradError, ValueError } from '../errors.js';
 import { formatTensor } from '../format.js';
 import { AccumulateGrad, type Node } from '../autograd/node.js';
@@ -140,7 +141,7 @@ export class Tensor {
     if (!this.isLeaf && !requiresGrad) {
       throw new AutogradError('requiresGrad_', 'you can only change requiresGrad of leaf tensors; use detach() to get a tensor without grad');
     }
-    if (requiresGrad && this.dtype !== 'float32' && this.dtype !== 'float64') {
+    if (requiresGrad && !isFloating(this.dtype)) {
       throw new AutogradError('requiresGrad_', `only floating point tensors can require gradients, got ${this.dtype}`);
     }
     this.requiresGrad = requiresGrad;
@@ -227,14 +228,21 @@ export class Tensor {
     return this.disposed;
   }
 
-  /** Values in row-major order, as a new typed array (BigInt64Array for int64). Example: `x.data()`. */
+  /**
+   * Values in row-major order, as a new typed array (BigInt64Array for int64; Float32Array for
+   * float16 and bfloat16, whose every value is a float32). Example: `x.data()`.
+   */
   data(): TypedArray {
     this.assertLive();
-    if (this.isContiguous()) return this.storage.backend.read(this.storage.handle, this.offset, this.numel());
-    const c = this.contiguous();
-    const values = c.storage.backend.read(c.storage.handle, c.offset, c.numel());
-    c.dispose();
-    return values;
+    const dtype = this.dtype;
+    const values = (() => {
+      if (this.isContiguous()) return this.storage.backend.read(this.storage.handle, this.offset, this.numel());
+      const c = this.contiguous();
+      const v = c.storage.backend.read(c.storage.handle, c.offset, c.numel());
+      c.dispose();
+      return v;
+    })();
+    return isReducedFloat(dtype) ? fromReducedBits(values as Uint16Array, dtype) : values;
   }
 
   /** The value of a one-element tensor as a JS number (1 or 0 for bool). Example: `loss.item()`. */
@@ -242,7 +250,7 @@ export class Tensor {
     const n = this.numel();
     if (n !== 1) throw new ValueError('item', `a tensor with ${n} elements (shape ${fmtShape(this.shape)}) cannot be converted to a number; item() needs exactly one element`);
     const v = this.storage.backend.read(this.storage.handle, this.offset, 1)[0]!;
-    return Number(v);
+    return this.dtype === 'float16' ? halfBitsToFloat(Number(v)) : this.dtype === 'bfloat16' ? bfloat16BitsToFloat(Number(v)) : Number(v);
   }
 
   /**

@@ -9,10 +9,10 @@ import type { ReduceOpName, ScanOpName } from '../interface.js';
 
 /** The C element type of each dtype. */
 export const ctype: Record<DType, string> = {
-  float32: 'float', float64: 'double', int32: 'int32_t', int64: 'int64_t', uint8: 'uint8_t', bool: 'uint8_t',
+  float16: 'uint16_t', bfloat16: 'uint16_t', float32: 'float', float64: 'double', int32: 'int32_t', int64: 'int64_t', uint8: 'uint8_t', bool: 'uint8_t',
 };
 /** Short dtype tags used in kernel names (`fm_u_exp_f32`). */
-export const tag: Record<DType, string> = { float32: 'f32', float64: 'f64', int32: 'i32', int64: 'i64', uint8: 'u8', bool: 'b8' };
+export const tag: Record<DType, string> = { float16: 'f16', bfloat16: 'bf16', float32: 'f32', float64: 'f64', int32: 'i32', int64: 'i64', uint8: 'u8', bool: 'b8' };
 const allTypes: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
 const floatTypes: DType[] = ['float32', 'float64'];
 
@@ -25,6 +25,8 @@ export function store(d: DType, v: string): string {
     case 'int64': return `fm_i64(${v})`;
     case 'uint8': return `fm_u8(${v})`;
     case 'bool': return `(uint8_t)((${v}) != 0)`;
+    case 'float16': return `fm_f2h((float)(${v}))`;
+    case 'bfloat16': return `fm_f2bf((float)(${v}))`;
   }
 }
 
@@ -52,6 +54,45 @@ double atan2(double, double);
 #endif
 #endif`;
 
+/**
+ * float16 / bfloat16 bits to and from float, as src/half.ts (and c10::Half / c10::BFloat16) round:
+ * to nearest, ties to even; NaN to one pattern. Plain integer code, so any C compiler builds it
+ * and the results equal the ts backend's bit for bit. Over bit casts fm_f32_bits / fm_bits_f32 and
+ * a qualifier FM_HD that each target (C here, CUDA in ../cuda/codegen.ts) defines.
+ */
+export const halfConversionsCore = `
+FM_HD uint16_t fm_f2h(float f) {
+  const uint32_t x = fm_f32_bits(f), sign = (x >> 16) & 0x8000, mant = x & 0x7fffff;
+  const int32_t e = (int32_t)((x >> 23) & 0xff) - 112;
+  if (e == 143) return (uint16_t)(sign | (mant ? 0x7e00 : 0x7c00));
+  if (e >= 31) return (uint16_t)(sign | 0x7c00);
+  if (e <= 0) {
+    if (e < -10) return (uint16_t)sign;
+    const uint32_t m = mant | 0x800000, shift = (uint32_t)(14 - e), h = m >> shift, rem = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    return (uint16_t)(sign | (rem > halfway || (rem == halfway && (h & 1)) ? h + 1 : h));
+  }
+  const uint32_t h = ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1fff;
+  return (uint16_t)(sign | (rem > 0x1000 || (rem == 0x1000 && (h & 1)) ? h + 1 : h));
+}
+FM_HD float fm_h2f(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  if (exp == 0x1f) return mant ? fm_bits_f32(0x7fc00000) : fm_bits_f32(sign | 0x7f800000);
+  if (exp == 0) { const float f = (float)mant * 5.9604644775390625e-8f; return sign ? -f : f; }
+  return fm_bits_f32(sign | ((exp + 112) << 23) | ((uint32_t)mant << 13));
+}
+FM_HD uint16_t fm_f2bf(float f) {
+  const uint32_t x = fm_f32_bits(f);
+  return f != f ? 0x7fc0 : (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+FM_HD float fm_bf2f(uint16_t b) { return fm_bits_f32((uint32_t)b << 16); }
+`;
+/** The conversions for the C kernels. */
+const halfConversionsC = `
+static inline uint32_t fm_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float fm_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+#define FM_HD static inline
+${halfConversionsCore}`;
+
 const prelude = `
 #include <math.h>
 #include <stdint.h>
@@ -62,6 +103,7 @@ const prelude = `
 #endif
 ${vectorMathDecls}
 ${scalarMathC}
+${halfConversionsC}
 int fm_threads = 1;
 void fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }
 /* A contiguous float32 sum: blocks of 256 summed in two vectors of float lanes (8 values each,
@@ -293,6 +335,13 @@ function copyKernels(): string[] {
     // A bitwise select: a data-dependent branch would mispredict half the time on random masks,
     // and compilers branch on float selects in strided (non-vectorised) loops.
     out.push(kernel(`fm_where_${tag[o]}`, [o, 'bool', o, o], `P0[i0] = fm_sel_${tag[o]}(P1[i1], P2[i2], P3[i3]);`));
+  }
+  // float16 / bfloat16 to and from float32 and themselves; other pairs go through float32
+  // (backend/reduced_float.ts).
+  for (const [h, widen] of [['float16', 'fm_h2f'], ['bfloat16', 'fm_bf2f']] as const) {
+    out.push(kernel(`fm_copy_${tag[h]}_${tag[h]}`, [h, h], 'P0[i0] = P1[i1];'));
+    out.push(kernel(`fm_copy_f32_${tag[h]}`, ['float32', h], `P0[i0] = ${widen}(P1[i1]);`));
+    out.push(kernel(`fm_copy_${tag[h]}_f32`, [h, 'float32'], `P0[i0] = ${store(h, 'P1[i1]')};`));
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { unaryOps, binaryOps, type UnaryOpName, type BinaryOpName } from '../../
 import { scalarMathC } from '../../ops/scalar_math.js';
 import type { ReduceOpName, ScanOpName } from '../interface.js';
 // The C element types and the stores (JS typed-array conversions) are the cpu kernels' own.
-import { ctype, reduceOutType, store, tag } from '../cpu/codegen.js';
+import { ctype, halfConversionsCore, reduceOutType, store, tag } from '../cpu/codegen.js';
 
 export const MAX_DIMS = 16;
 /** Threads per block of every kernel, and elements each thread of an elementwise kernel takes. */
@@ -22,7 +22,7 @@ export const argsLayout = { p: 0, n: 32, nd: 40, flags: 44, shape: 48, st: 48 + 
 
 const prelude = `
 #ifdef __CUDACC_RTC__
-typedef unsigned char uint8_t; typedef int int32_t; typedef unsigned int uint32_t;
+typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef int int32_t; typedef unsigned int uint32_t;
 typedef long long int64_t; typedef unsigned long long uint64_t;
 #else
 #include <stdint.h>
@@ -55,6 +55,10 @@ static_assert(offsetof(FmArgs, shape) == ${argsLayout.shape} && offsetof(FmArgs,
 static_assert(offsetof(FmArgs, s) == ${argsLayout.s} && offsetof(FmArgs, i) == ${argsLayout.i}, "FmArgs scalars");
 #endif
 ${scalarMathC.replace(/static inline/g, 'static __device__ inline')}
+static __device__ inline uint32_t fm_f32_bits(float f) { return __float_as_uint(f); }
+static __device__ inline float fm_bits_f32(uint32_t u) { return __uint_as_float(u); }
+#define FM_HD static __device__ inline
+${halfConversionsCore}
 /* JS typed-array stores (as the cpu kernels): Int32Array and Uint8Array wrap, NaN and Inf give 0. */
 static __device__ inline int32_t fm_i32(double v) {
   if (v > -2147483649.0 && v < 2147483648.0) return (int32_t)v;
@@ -195,7 +199,7 @@ export function kernelBody(s: KernelSpec): string {
       return elementwise(name, [o, s.dtype, s.dtype], (r) => `{ const ${mathType(s.dtype)} x = (${mathType(s.dtype)})${r(1)}, y = (${mathType(s.dtype)})${r(2)}; ${r(0)} = ${store(o, def.expr)}; }`);
     }
     case 'copy':
-      return elementwise(name, [s.out, s.in], (r) => (s.out === s.in ? `${r(0)} = ${r(1)};` : `${r(0)} = ${store(s.out, `(double)${r(1)}`)};`));
+      return elementwise(name, [s.out, s.in], (r) => (s.out === s.in ? `${r(0)} = ${r(1)};` : `${r(0)} = ${store(s.out, widen(s.in, r(1)))};`));
     case 'fill':
       return elementwise(name, [s.dtype], (r) => `${r(0)} = ${store(s.dtype, 'p0')};`);
     case 'where':
@@ -417,6 +421,10 @@ function matmulKernel(name: string, d: DType): string {
 
 const allTypes: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
 const floatTypes: DType[] = ['float32', 'float64'];
+/** Element `x` of dtype `d` as a number: float16 / bfloat16 bits decoded (the only pairs asked of them are with float32). */
+function widen(d: DType, x: string): string {
+  return d === 'float16' ? `fm_h2f(${x})` : d === 'bfloat16' ? `fm_bf2f(${x})` : `(double)${x}`;
+}
 
 /** Every kernel the backend can ask for, for compile checks (nvcc -ptx in the tests). */
 export function allKernelSpecs(): KernelSpec[] {
@@ -424,6 +432,8 @@ export function allKernelSpecs(): KernelSpec[] {
   for (const [op, def] of Object.entries(unaryOps)) for (const dtype of def.dtype === 'float' ? floatTypes : allTypes) specs.push({ kind: 'unary', op: op as UnaryOpName, dtype });
   for (const [op, def] of Object.entries(binaryOps)) for (const dtype of def.dtype === 'float' ? floatTypes : allTypes) specs.push({ kind: 'binary', op: op as BinaryOpName, dtype });
   for (const o of allTypes) for (const i of allTypes) specs.push({ kind: 'copy', out: o, in: i });
+  // float16 / bfloat16: copies with float32 and themselves; everything else runs in float32 (../reduced_float.ts).
+  for (const h of ['float16', 'bfloat16'] as const) specs.push({ kind: 'copy', out: h, in: h }, { kind: 'copy', out: h, in: 'float32' }, { kind: 'copy', out: 'float32', in: h });
   for (const op of Object.keys(reducers) as ReduceOpName[]) {
     for (const d of allTypes) {
       const out = reduceOutType(op, d);

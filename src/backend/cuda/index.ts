@@ -9,6 +9,7 @@ import { DeviceError, IndexError } from '../../errors.js';
 import { coalesce, isContiguous, offsetAt } from '../ts/loops.js';
 import { contiguousStrides, numelOf as numel } from '../../tensor/shape.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
+import { withReducedFloats } from '../reduced_float.js';
 import { float32Below, float64Below } from '../ts/philox.js';
 import { reduceOutType } from '../cpu/codegen.js';
 import { CachingAllocator } from './allocator.js';
@@ -549,7 +550,7 @@ export function cudaRuntime(): CudaRuntime {
 /** The backend serving cuda:index. */
 export function cudaBackend(index: number): Backend {
   let b = backends.get(index);
-  if (!b) backends.set(index, (b = makeCudaBackend(cudaRuntime().device(index)) as unknown as Backend));
+  if (!b) backends.set(index, (b = withReducedFloats(makeCudaBackend(cudaRuntime().device(index)) as unknown as Backend)));
   return b;
 }
 

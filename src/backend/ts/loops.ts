@@ -2,10 +2,13 @@
 // body (compiled once with `new Function`) walks every operand by its own strides.
 import type { DType } from '../../dtype.js';
 import { scalarMath } from '../../ops/scalar_math.js';
+import { bfloat16BitsToFloat, floatToBfloat16Bits, floatToHalfBits, halfBitsToFloat } from '../../half.js';
 export { isContiguous } from '../../tensor/shape.js';
 
 /** The JS expression that reads element `at` of an array of dtype `d` as a number. */
 export function loadExpr(d: DType, at: string): string {
+  if (d === 'float16') return `halfBitsToFloat(${at})`;
+  if (d === 'bfloat16') return `bfloat16BitsToFloat(${at})`;
   return d === 'int64' ? `Number(${at})` : at;
 }
 
@@ -13,6 +16,8 @@ export function loadExpr(d: DType, at: string): string {
 export function storeStmt(d: DType, at: string, v: string): string {
   if (d === 'int64') return `${at} = toI64(${v});`;
   if (d === 'bool') return `${at} = (${v}) != 0 ? 1 : 0;`;
+  if (d === 'float16') return `${at} = floatToHalfBits(${v});`;
+  if (d === 'bfloat16') return `${at} = floatToBfloat16Bits(${v});`;
   return `${at} = ${v};`;
 }
 
@@ -23,8 +28,9 @@ function toI64(v: number): bigint {
 }
 
 /** Names visible inside every compiled kernel: the expression language's functions and constants. */
-const preludeNames = [...Object.keys(scalarMath), 'toI64', 'INFINITY'];
-const preludeValues = [...Object.values(scalarMath), toI64, Infinity];
+const halfCodecs = { halfBitsToFloat, floatToHalfBits, bfloat16BitsToFloat, floatToBfloat16Bits };
+const preludeNames = [...Object.keys(scalarMath), ...Object.keys(halfCodecs), 'toI64', 'INFINITY'];
+const preludeValues = [...Object.values(scalarMath), ...Object.values(halfCodecs), toI64, Infinity];
 
 /**
  * Drops size-1 dims and merges neighbours that every operand walks contiguously, so that

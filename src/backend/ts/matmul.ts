@@ -9,7 +9,8 @@ type Numeric = Float32Array | Float64Array | Int32Array | Uint8Array;
 /** Numbers of an operand: int64 is converted once per call (exact up to 2^53). */
 function numbers(v: View<TsStorage>): Numeric | Float64Array {
   const d = v.storage.data;
-  return d instanceof BigInt64Array ? Float64Array.from(d, Number) : d;
+  // float16 / bfloat16 (Uint16Array) never get here: backend/reduced_float.ts hands kernels float32.
+  return d instanceof BigInt64Array ? Float64Array.from(d, Number) : (d as Numeric);
 }
 
 export function matmul(out: View<TsStorage>, a: View<TsStorage>, b: View<TsStorage>): void {

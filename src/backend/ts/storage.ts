@@ -17,7 +17,7 @@ const UNINITIALISED_MIN_BYTES = 4096;
 
 type ArrayCtor = new (b: ArrayBufferLike, offset: number, length: number) => TypedArray;
 const ctors: Record<DType, ArrayCtor> = {
-  float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array,
+  float16: Uint16Array, bfloat16: Uint16Array, float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array,
 } as unknown as Record<DType, ArrayCtor>;
 
 /**
