@@ -18,7 +18,7 @@ function time(fn: () => void, iters: number, warm = 3): number {
 const dev = 'cuda';
 const run = (f: () => fm.Tensor) => () => f().dispose();
 
-function mlp(scoped = true): () => void {
+function mlp(scoped = true, autocast = false): () => void {
   const g = new fm.Generator().manualSeed(0);
   const sizes = [784, 256, 256, 10];
   const params: fm.Tensor[] = [];
@@ -28,13 +28,16 @@ function mlp(scoped = true): () => void {
   }
   const x = fm.randn([128, 784], { generator: g }).to(dev);
   const t = fm.randint(0, 10, [128, 1], { generator: g }).to(dev);
-  const step = () => {
+  const forward = () => {
     let h = x;
     for (let i = 0; i < 3; i++) {
       h = h.matmul(params[2 * i]!).add(params[2 * i + 1]!);
       if (i < 2) h = h.relu();
     }
-    h.logSoftmax(1).gather(1, t).mean().neg().backward();
+    return h.logSoftmax(1).gather(1, t).mean().neg();
+  };
+  const step = () => {
+    (autocast ? fm.autocast({ deviceType: 'cuda', dtype: 'bfloat16' }, forward) : forward()).backward();
     fm.noGrad(() => {
       for (const p of params) {
         p.sub_(p.grad!.mul(0.01));
@@ -71,7 +74,9 @@ const workloads: { name: string; unit: string; iters: number; make: () => () => 
   { name: 'softmax 4096x4096 (dim 1)', unit: 'ms', iters: 50, make: () => { const a = fm.randn([4096, 4096]).to(dev); return run(() => a.softmax(1)); }, value: (s) => s * 1e3 },
   { name: 'fp32 GEMM 4096', unit: 'TFLOP/s', iters: 20, make: () => { const a = fm.randn([4096, 4096]).to(dev); return run(() => a.matmul(a)); }, value: (s) => (2 * 4096 ** 3) / s / 1e12 },
   { name: 'TF32 GEMM 4096', unit: 'TFLOP/s', iters: 50, make: () => { fm.setFloat32MatmulPrecision('high'); const a = fm.randn([4096, 4096]).to(dev); return run(() => a.matmul(a)); }, value: (s) => (2 * 4096 ** 3) / s / 1e12 },
+  ...(['bfloat16', 'float16'] as const).map((d) => ({ name: `${d === 'bfloat16' ? 'bf16' : 'fp16'} GEMM 4096`, unit: 'TFLOP/s', iters: 50, make: () => { const a = fm.randn([4096, 4096]).to(dev).to(d); return run(() => a.matmul(a)); }, value: (s: number) => (2 * 4096 ** 3) / s / 1e12 })),
   { name: 'MLP 784-256-256-10 train step, batch 128', unit: 'ms', iters: 200, make: () => { fm.setFloat32MatmulPrecision('highest'); return mlp(); }, value: (s) => s * 1e3 },
+  { name: 'MLP 784-256-256-10 train step, batch 128, bf16 autocast', unit: 'ms', iters: 200, make: () => mlp(true, true), value: (s) => s * 1e3 },
 ];
 
 const out = process.argv[2] ?? 'bench/results/cuda-latest.json';

@@ -14,7 +14,7 @@ def timeit(fn, iters, warm=3):
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) / iters
 
-def mlp():
+def mlp(autocast=False):
     g = torch.Generator().manual_seed(0)
     sizes = [784, 256, 256, 10]
     params = []
@@ -23,13 +23,20 @@ def mlp():
         params.append(torch.zeros(sizes[i + 1], device=dev).requires_grad_())
     x = torch.randn(128, 784, generator=g).to(dev)
     t = torch.randint(0, 10, (128, 1), generator=g).to(dev)
-    def step():
+    def forward():
         h = x
         for i in range(3):
             h = h @ params[2 * i] + params[2 * i + 1]
             if i < 2:
                 h = h.relu()
-        h.log_softmax(1).gather(1, t).mean().neg().backward()
+        return h.log_softmax(1).gather(1, t).mean().neg()
+    def step():
+        if autocast:
+            with torch.autocast('cuda', dtype=torch.bfloat16):
+                loss = forward()
+        else:
+            loss = forward()
+        loss.backward()
         with torch.no_grad():
             for p in params:
                 p.sub_(p.grad * 0.01)
@@ -52,5 +59,9 @@ rows['fp32 GEMM 4096'] = 2 * 4096 ** 3 / timeit(lambda: m @ m, 20) / 1e12
 torch.backends.cuda.matmul.allow_tf32 = True
 rows['TF32 GEMM 4096'] = 2 * 4096 ** 3 / timeit(lambda: m @ m, 50) / 1e12
 torch.backends.cuda.matmul.allow_tf32 = False
+for name, dt in (('bf16', torch.bfloat16), ('fp16', torch.float16)):
+    h = m.to(dt)
+    rows[name + ' GEMM 4096'] = 2 * 4096 ** 3 / timeit(lambda: h @ h, 50) / 1e12
 rows['MLP 784-256-256-10 train step, batch 128'] = timeit(mlp(), 200) * 1e3
+rows['MLP 784-256-256-10 train step, batch 128, bf16 autocast'] = timeit(mlp(True), 200) * 1e3
 print(json.dumps({'version': torch.__version__, 'rows': rows}))

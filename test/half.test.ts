@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fm from '../src/index.js';
 import { bfloat16BitsToFloat, floatToBfloat16Bits, floatToHalfBits, halfBitsToFloat } from '../src/half.js';
-import { fixture } from './helpers.js';
+import { devices, fixture } from './helpers.js';
 
 type Num = number | 'nan' | 'inf' | '-inf';
 interface Fixture {
@@ -75,12 +75,12 @@ describe('rounding to float16 and bfloat16 (against PyTorch)', () => {
 });
 
 describe('ops in float16 and bfloat16 (against PyTorch)', () => {
-  for (const dtype of halfDtypes) {
+  for (const [device, dtype] of devices.flatMap((d) => halfDtypes.map((t) => [d, t] as const))) {
     const r = fx.ops[dtype];
-    const a = fm.tensor(r.a!.map(num), { dtype }).view(fx.shapes.a);
-    const b = fm.tensor(r.b!.map(num), { dtype }).view(fx.shapes.a);
-    const m = fm.tensor(r.m!.map(num), { dtype }).view(fx.shapes.m);
-    const b32 = fm.tensor(r.b32!.map(num)).view(fx.shapes.a);
+    const a = fm.tensor(r.a!.map(num), { dtype, device }).view(fx.shapes.a);
+    const b = fm.tensor(r.b!.map(num), { dtype, device }).view(fx.shapes.a);
+    const m = fm.tensor(r.m!.map(num), { dtype, device }).view(fx.shapes.m);
+    const b32 = fm.tensor(r.b32!.map(num), { device }).view(fx.shapes.a);
     const ops: Record<string, [() => fm.Tensor, boolean]> = {
       // [result, exact]: exact where PyTorch's float32 arithmetic is the same single rounding as ours.
       add: [() => a.add(b), true],
@@ -99,9 +99,10 @@ describe('ops in float16 and bfloat16 (against PyTorch)', () => {
     for (const [op, [run, exact]] of Object.entries(ops)) {
       const want = r[op];
       if (!want) continue; // PyTorch 1.13 has no CPU kernel for this op in this dtype
-      test(`${dtype} ${op}`, () => {
+      test(`${device} ${dtype} ${op}`, () => {
         const got = run();
         assert.equal(got.dtype, dtype);
+        assert.equal(String(got.device), String(a.device));
         const g = got.data() as Float32Array;
         want.map(num).forEach((w, i) => {
           if (exact) assert.ok(Object.is(g[i], w) || (Number.isNaN(w) && Number.isNaN(g[i]!)), `${op}[${i}]: ${g[i]} vs PyTorch ${w}`);
@@ -110,12 +111,22 @@ describe('ops in float16 and bfloat16 (against PyTorch)', () => {
       });
     }
     if (r.to_f32_add) {
-      test(`${dtype} + float32 promotes to float32`, () => {
+      test(`${device} ${dtype} + float32 promotes to float32`, () => {
         const got = a.add(b32);
         assert.equal(got.dtype, 'float32');
         assert.deepEqual(Array.from(got.data() as Float32Array), r.to_f32_add!.map(num));
       });
     }
+    test(`${device} ${dtype}: batched and transposed products equal float32's of the same values, rounded`, () => {
+      fm.manualSeed(2);
+      const x = fm.randn([3, 17, 40], { device }).to(dtype);
+      const y = fm.randn([3, 9, 40], { device }).to(dtype);
+      const got = x.matmul(y.mT);
+      assert.equal(got.dtype, dtype);
+      const want = x.float().matmul(y.float().mT).data() as Float32Array;
+      (got.data() as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= ulp(dtype, want[i]!) + 1e-6, `[${i}] ${v} vs ${want[i]}`));
+      assert.deepEqual(fm.zeros([2, 0], { device, dtype }).matmul(fm.zeros([0, 3], { device, dtype })).toArray(), [[0, 0, 0], [0, 0, 0]]);
+    });
   }
 });
 

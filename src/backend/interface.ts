@@ -67,6 +67,11 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    * disposed are then freed from a FinalizationRegistry.
    */
   readonly needsRelease?: boolean;
+  /**
+   * Kernels that take float16 / bfloat16 views themselves (all operands one such dtype); every
+   * other call with 16-bit views gets float32 stand-ins (backend/reduced_float.ts).
+   */
+  readonly reducedFloatKernels?: readonly 'matmul'[];
   /** New storage of `numel` elements (contents unspecified). */
   allocate(dtype: DType, numel: number): S;
   /** Returns the storage's memory to the backend; the storage is unusable after. */

@@ -133,6 +133,7 @@ export function withReducedFloats<S extends StorageHandle>(b: Backend<S>): Backe
       w.free();
     }
   };
+  const nativeMatmul = b.reducedFloatKernels?.includes('matmul') ?? false;
   const w: Backend<S> = {
     ...b,
     write(storage, values, offset) {
@@ -150,7 +151,7 @@ export function withReducedFloats<S extends StorageHandle>(b: Backend<S>): Backe
     where: (out, c, x, y) => (any16(out, x, y) ? widened((t) => b.where(t.out(out), c, t.in(x), t.in(y))) : b.where(out, c, x, y)),
     reduce: (op, out, x, dims) => (any16(out, x) ? widened((t) => b.reduce(op, t.out(out), t.in(x), dims)) : b.reduce(op, out, x, dims)),
     scan: (op, out, x, dim) => (any16(out, x) ? widened((t) => b.scan(op, t.out(out), t.in(x), dim)) : b.scan(op, out, x, dim)),
-    matmul: (out, x, y) => (any16(out, x, y) ? widened((t) => b.matmul(t.out(out), t.in(x), t.in(y))) : b.matmul(out, x, y)),
+    matmul: (out, x, y) => (any16(out, x, y) && !(nativeMatmul && out.dtype === x.dtype && out.dtype === y.dtype) ? widened((t) => b.matmul(t.out(out), t.in(x), t.in(y))) : b.matmul(out, x, y)),
     gather: (out, x, dim, index) => (any16(out, x) ? widened((t) => b.gather(t.out(out), t.in(x), dim, index)) : b.gather(out, x, dim, index)),
     scatter: (out, dim, index, src, acc) => (any16(out, src) ? widened((t) => b.scatter(t.out(out, true), dim, index, t.in(src), acc)) : b.scatter(out, dim, index, src, acc)),
     accumulate: (out, src) => (any16(out, src) ? widened((t) => b.accumulate(t.out(out, true), t.in(src))) : b.accumulate(out, src)),

@@ -433,7 +433,8 @@ export function allKernelSpecs(): KernelSpec[] {
   for (const [op, def] of Object.entries(binaryOps)) for (const dtype of def.dtype === 'float' ? floatTypes : allTypes) specs.push({ kind: 'binary', op: op as BinaryOpName, dtype });
   for (const o of allTypes) for (const i of allTypes) specs.push({ kind: 'copy', out: o, in: i });
   // float16 / bfloat16: copies with float32 and themselves; everything else runs in float32 (../reduced_float.ts).
-  for (const h of ['float16', 'bfloat16'] as const) specs.push({ kind: 'copy', out: h, in: h }, { kind: 'copy', out: h, in: 'float32' }, { kind: 'copy', out: 'float32', in: h });
+  // fill: the matmul of an empty inner dim (cuBLAS multiplies these dtypes itself).
+  for (const h of ['float16', 'bfloat16'] as const) specs.push({ kind: 'copy', out: h, in: h }, { kind: 'copy', out: h, in: 'float32' }, { kind: 'copy', out: 'float32', in: h }, { kind: 'fill', dtype: h });
   for (const op of Object.keys(reducers) as ReduceOpName[]) {
     for (const d of allTypes) {
       const out = reduceOutType(op, d);

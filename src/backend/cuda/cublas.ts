@@ -1,6 +1,8 @@
 // cuBLAS through koffi: one handle per device, float32 and float64 GEMM (single and strided
-// batched), TF32 tensor-core math when the user allows it (setFloat32MatmulPrecision('high')).
+// batched), TF32 tensor-core math when the user allows it (setFloat32MatmulPrecision('high')),
+// and float16 / bfloat16 GEMM on tensor cores accumulating in float32 (cublasGemmEx, as PyTorch's).
 import type { LibraryHandle } from 'koffi';
+import type { DType } from '../../dtype.js';
 import { DeviceError } from '../../errors.js';
 import { loadLibrary } from './libs.js';
 
@@ -10,6 +12,11 @@ export const OP_N = 0;
 export const OP_T = 1;
 const DEFAULT_MATH = 0;
 const TF32_TENSOR_OP_MATH = 3;
+/** cudaDataType_t of the 16-bit operands, cublasComputeType_t and cublasGemmAlgo_t (library_types.h, cublas_api.h). */
+const CUDA_R_16F = 2;
+const CUDA_R_16BF = 14;
+const CUBLAS_COMPUTE_32F = 68;
+const CUBLAS_GEMM_DEFAULT = -1;
 
 
 export class Cublas {
@@ -57,11 +64,24 @@ export class Cublas {
 
   /**
    * Column-major C[m, n] = op(A)[m, k] op(B)[k, n] for `batch` matrices `stride*` elements apart
-   * (0: the same matrix for every batch). Pointers are device addresses.
+   * (0: the same matrix for every batch), all of `dtype` (float32, float64, float16 or bfloat16).
+   * Pointers are device addresses.
    */
-  gemm(f64: boolean, ta: number, tb: number, m: number, n: number, k: number,
+  gemm(dtype: DType, ta: number, tb: number, m: number, n: number, k: number,
     A: number, lda: number, strideA: number, B: number, ldb: number, strideB: number,
     C: number, ldc: number, strideC: number, batch: number): void {
+    if (dtype === 'float16' || dtype === 'bfloat16') {
+      const t = dtype === 'float16' ? CUDA_R_16F : CUDA_R_16BF;
+      if (batch === 1) {
+        const f = this.fn('int cublasGemmEx(uintptr_t h, int ta, int tb, int m, int n, int k, void *alpha, uintptr_t A, int Atype, int lda, uintptr_t B, int Btype, int ldb, void *beta, uintptr_t C, int Ctype, int ldc, int computeType, int algo)');
+        this.check('cublasGemmEx', f(this.handle, ta, tb, m, n, k, this.one32, A, t, lda, B, t, ldb, this.zero32, C, t, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return;
+      }
+      const f = this.fn('int cublasGemmStridedBatchedEx(uintptr_t h, int ta, int tb, int m, int n, int k, void *alpha, uintptr_t A, int Atype, int lda, int64_t sA, uintptr_t B, int Btype, int ldb, int64_t sB, void *beta, uintptr_t C, int Ctype, int ldc, int64_t sC, int batch, int computeType, int algo)');
+      this.check('cublasGemmStridedBatchedEx', f(this.handle, ta, tb, m, n, k, this.one32, A, t, lda, strideA, B, t, ldb, strideB, this.zero32, C, t, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      return;
+    }
+    const f64 = dtype === 'float64';
     const [one, zero, t] = f64 ? [this.one64, this.zero64, 'D'] : [this.one32, this.zero32, 'S'];
     if (batch === 1) {
       const f = this.fn(`int cublas${t}gemm_v2(uintptr_t h, int ta, int tb, int m, int n, int k, void *alpha, uintptr_t A, int lda, uintptr_t B, int ldb, void *beta, uintptr_t C, int ldc)`);

@@ -4,7 +4,7 @@
 // values (read(), and the index check of gather/scatter), as PyTorch does.
 import type { Backend, ReduceOpName, ScanOpName, StorageHandle, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
-import { bytesPerElement, typedArrayFor, type DType } from '../../dtype.js';
+import { bytesPerElement, isFloating, typedArrayFor, type DType } from '../../dtype.js';
 import { DeviceError, IndexError } from '../../errors.js';
 import { coalesce, isContiguous, offsetAt } from '../ts/loops.js';
 import { contiguousStrides, numelOf as numel } from '../../tensor/shape.js';
@@ -219,6 +219,8 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
     name: 'cuda',
     device: dev,
     needsRelease: true,
+    // cuBLAS multiplies float16 / bfloat16 itself, on tensor cores (the rest goes through float32).
+    reducedFloatKernels: ['matmul'],
     allocate(dtype, n) {
       if (n === 0) return new CudaStorage(dtype, 0, 0, 0, dev);
       dev.makeCurrent();
@@ -442,7 +444,7 @@ function matmul(dev: CudaDevice, backend: Backend<CudaStorage>, out: V, a: V, b:
     backend.fill(out, 0);
     return;
   }
-  if (dt !== 'float32' && dt !== 'float64') {
+  if (!isFloating(dt)) {
     // Integer products: the naive kernel, one launch per batch position of the outer dims.
     const inner = batch.shape.length > 0 ? batch.shape[batch.shape.length - 1]! : 1;
     forEachBatch(batch, (ao, bo, co) => {
@@ -489,7 +491,7 @@ function matmul(dev: CudaDevice, backend: Backend<CudaStorage>, out: V, a: V, b:
   const blas = dev.cublas;
   forEachBatch(cb, (ao, bo, co) => {
     // Row-major C = A B is column-major C^T = B^T A^T.
-    blas.gemm(dt === 'float64', lb.op, la.op, n, m, k,
+    blas.gemm(dt, lb.op, la.op, n, m, k,
       addr(B) + bo * e, lb.ld, last(cb.strides[2]!),
       addr(A) + ao * e, la.ld, last(cb.strides[1]!),
       addr(C) + co * e, ldc, last(cb.strides[0]!), inner);
