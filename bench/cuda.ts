@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fm from '../src/index.js';
+import { gptStep, resnet18Step } from './gpu_models.js';
 
 /** Mean seconds per call of fn over `iters` calls after `warm` calls, the GPU drained at both ends. */
 function time(fn: () => void, iters: number, warm = 3): number {
@@ -77,6 +78,10 @@ const workloads: { name: string; unit: string; iters: number; make: () => () => 
   ...(['bfloat16', 'float16'] as const).map((d) => ({ name: `${d === 'bfloat16' ? 'bf16' : 'fp16'} GEMM 4096`, unit: 'TFLOP/s', iters: 50, make: () => { const a = fm.randn([4096, 4096]).to(dev).to(d); return run(() => a.matmul(a)); }, value: (s: number) => (2 * 4096 ** 3) / s / 1e12 })),
   { name: 'MLP 784-256-256-10 train step, batch 128', unit: 'ms', iters: 200, make: () => { fm.setFloat32MatmulPrecision('highest'); return mlp(); }, value: (s) => s * 1e3 },
   { name: 'MLP 784-256-256-10 train step, batch 128, bf16 autocast', unit: 'ms', iters: 200, make: () => mlp(true, true), value: (s) => s * 1e3 },
+  ...[false, true].flatMap((amp) => [
+    { name: `ResNet-18 32x32 train step, batch 256${amp ? ', bf16 autocast' : ''}`, unit: 'ms', iters: 10, make: () => resnet18Step(dev, amp), value: (s: number) => s * 1e3 },
+    { name: `GPT 6x384 ctx 256 train step, batch 32, AdamW${amp ? ', bf16 autocast' : ''}`, unit: 'ms', iters: 10, make: () => gptStep(dev, amp), value: (s: number) => s * 1e3 },
+  ]),
 ];
 
 const out = process.argv[2] ?? 'bench/results/cuda-latest.json';

@@ -15,9 +15,9 @@ console.log('available', fm.cuda.isAvailable(), fm.cuda.unavailableReason());
 const a = fm.arange(6, { device: 'cuda' }).float().reshape([2, 3]);
 console.log(a.add(1).mul(a).toArray(), a.sum(1).toArray(), a.matmul(a.T).toArray(), a.exp().toArray());
 " 2>&1 | head -40 | tee "$out/smoke.txt"
-if [ "${FIAMMA_CHECK_BENCH_S:-150}" != 0 ]; then
+if [ "${FIAMMA_CHECK_BENCH_S:-200}" != 0 ]; then
   echo '--- bench'
-  timeout ${FIAMMA_CHECK_BENCH_S:-150} node dist/bench/cuda.js "$out/cuda-bench.json" 2>&1 | grep -v '^ ' | head -20
+  timeout ${FIAMMA_CHECK_BENCH_S:-200} node dist/bench/cuda.js "$out/cuda-bench.json" 2>&1 | grep -v '^ ' | head -20
   timeout 30 node dist/bench/cuda_launch.js > "$out/cuda-launch.json" 2>&1; cat "$out/cuda-launch.json"
 fi
 echo '--- memory of a plain training loop that disposes nothing'
