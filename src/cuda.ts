@@ -132,3 +132,4 @@ export function memorySummary(index?: number | string): string {
 export function manualSeed(seed: number | bigint): void {
   seedAll(seed);
 }
+export { Event, type EventOptions } from './cuda_event.js';

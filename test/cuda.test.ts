@@ -48,6 +48,7 @@ describe('cuda libraries', () => {
     expectError(() => fm.cuda.getDeviceName(), fm.DeviceError, 'getDeviceName', /CUDA is not available/);
     expectError(() => fm.zeros([2], { device: 'cuda:1' }), fm.DeviceError, 'device', /device 'cuda:1' is not available: libcuda/);
     fm.cuda.emptyCache(); // nothing to do, and no error
+    expectError(() => new fm.cuda.Event({ enableTiming: true }), fm.DeviceError, 'cuda.Event', /CUDA is not available: libcuda\.so\.1/);
   });
 });
 
@@ -194,6 +195,25 @@ describe('on the GPU', { skip: noGpu }, () => {
     const want = fm.zeros([5, 7]).scatterAdd(1, idx, x);
     const got = fm.zeros([5, 7], { device: 'cuda' }).scatterAdd(1, idx.to('cuda'), x.to('cuda'));
     assertClose(got, want.toArray(), { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  test('events: elapsed time of queued work, query and synchronize, and their errors', () => {
+    const start = new fm.cuda.Event({ enableTiming: true });
+    const end = new fm.cuda.Event({ enableTiming: true });
+    const a = fm.randn([2048, 2048], { device: 'cuda' });
+    start.record();
+    for (let i = 0; i < 5; i++) a.matmul(a).dispose();
+    end.record();
+    end.synchronize();
+    assert.ok(end.query());
+    const ms = start.elapsedTime(end);
+    assert.ok(ms > 0 && ms < 10000, `elapsed ${ms} ms`);
+    const plain = new fm.cuda.Event();
+    expectError(() => plain.elapsedTime(end), fm.ValueError, 'cuda.Event.elapsedTime', /both events need enableTiming: true/);
+    expectError(() => new fm.cuda.Event({ enableTiming: true }).elapsedTime(end), fm.ValueError, 'cuda.Event.elapsedTime', /both events must be recorded first/);
+    plain.dispose();
+    expectError(() => plain.record(), fm.ValueError, 'cuda.Event.record', /the event was destroyed/);
+    expectError(() => new fm.cuda.Event({ device: 99 }), fm.ValueError, 'cuda.Event', /device must be an index below/);
   });
 
   test('a training step runs on the GPU and matches cpu', () => {
