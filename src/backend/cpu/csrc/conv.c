@@ -214,7 +214,7 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
         windows_##SFX B = {xb + gi * cg * hp * wp, offsets, offsets + kg, l0};                           \
         strided_##SFX A = {w + gi * ocg * kg, kg, 1};                                                    \
         T* yb = y + (b * g.oc + gi * ocg) * l + l0;                                                      \
-        gemm_driver_##SFX(ocg, l1 - l0, kg, pack_a_strided_##SFX, &A, pack_b_windows_##SFX, &B, yb, l, 1, apack, bpack, 0); \
+        gemm_driver_##SFX(ocg, l1 - l0, kg, pack_a_strided_##SFX, &A, pack_b_windows_##SFX, &B, yb, l, 1, apack, bpack, 0, direct_a_##SFX(&A)); \
         if (bias)                                                                                        \
           for (int64_t o = 0; o < ocg; o++) {                                                            \
             const T bo = bias[gi * ocg + o];                                                             \
@@ -293,13 +293,13 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
           if (gw) {                                                                                      \
             windows_##SFX A = {xb + gi * cg * hp * wp, row, col, 0};                                     \
             strided_##SFX B = {gyb, 1, l};                                                               \
-            gemm_driver_##SFX(kg, ocg, l, pack_a_windows_##SFX, &A, pack_b_strided_##SFX, &B, pw + gi * kg * ocg, ocg, 1, apack, bpack, 1); \
+            gemm_driver_##SFX(kg, ocg, l, pack_a_windows_##SFX, &A, pack_b_strided_##SFX, &B, pw + gi * kg * ocg, ocg, 1, apack, bpack, 1, NULL); \
           }                                                                                              \
           if (gx)                                                                                        \
             for (int64_t l0 = 0; l0 < l; l0 += lc) {                                                     \
               const int64_t n = l - l0 < lc ? l - l0 : lc;                                               \
               strided_##SFX A = {w + gi * ocg * kg, 1, kg}, B = {gyb + l0, l, 1};                        \
-              gemm_driver_##SFX(kg, n, ocg, pack_a_strided_##SFX, &A, pack_b_strided_##SFX, &B, cols, n, 1, apack, bpack, 0); \
+              gemm_driver_##SFX(kg, n, ocg, pack_a_strided_##SFX, &A, pack_b_strided_##SFX, &B, cols, n, 1, apack, bpack, 0, direct_a_##SFX(&A)); \
               /* col2im: each column's windows added back where they came from, a run of columns \
                  contiguous in the image at a time. */                                              \
               T* gxg = gxb + gi * cg * hp * wp;                                                          \
