@@ -132,4 +132,4 @@ export function memorySummary(index?: number | string): string {
 export function manualSeed(seed: number | bigint): void {
   seedAll(seed);
 }
-export { Event, type EventOptions } from './cuda_event.js';
+export { Event, Stream, stream, currentStream, defaultStream, type EventOptions, type StreamOptions } from './cuda_stream.js';

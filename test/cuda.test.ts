@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import * as fm from '../src/index.js';
 import { searchDirs, libraryNames } from '../src/backend/cuda/libs.js';
 import { allKernelsSource, allKernelSpecs, kernelName } from '../src/backend/cuda/codegen.js';
-import { roundSize } from '../src/backend/cuda/allocator.js';
+import { CachingAllocator, roundSize } from '../src/backend/cuda/allocator.js';
+import { CUDA_ERROR_OUT_OF_MEMORY, type Driver } from '../src/backend/cuda/driver.js';
 import { assertClose, expectError as expectErrorIn } from './helpers.js';
 
 const expectError = (fn: () => unknown, cls: new (...a: never[]) => fm.FiammaError, op: string, re: RegExp) => expectErrorIn(fn, cls, op, re, /cuda\.test\.js/);
@@ -49,6 +50,8 @@ describe('cuda libraries', () => {
     expectError(() => fm.zeros([2], { device: 'cuda:1' }), fm.DeviceError, 'device', /device 'cuda:1' is not available: libcuda/);
     fm.cuda.emptyCache(); // nothing to do, and no error
     expectError(() => new fm.cuda.Event({ enableTiming: true }), fm.DeviceError, 'cuda.Event', /CUDA is not available: libcuda\.so\.1/);
+    expectError(() => new fm.cuda.Stream(), fm.DeviceError, 'cuda.Stream', /CUDA is not available: libcuda\.so\.1/);
+    expectError(() => fm.cuda.currentStream(), fm.DeviceError, 'cuda.currentStream', /CUDA is not available/);
   });
 });
 
@@ -78,6 +81,56 @@ describe('cuda allocator sizes', () => {
     assert.equal(roundSize(1 << 20), 1 << 20);
     assert.equal(roundSize((1 << 20) + 1), 2 << 20);
     assert.equal(roundSize(5 << 20), 6 << 20);
+  });
+
+  /** The driver calls the allocator makes, on a pretend device: events complete when told (or at synchronize). */
+  function fakeDriver(capacity = 1 << 30) {
+    let next = 4096;
+    let used = 0;
+    let nextEvent = 1;
+    const done = new Set<number>();
+    const recorded: [number, number][] = [];
+    const driver = {
+      tryMalloc: (bytes: number) => (used + bytes > capacity ? { status: CUDA_ERROR_OUT_OF_MEMORY } : ((used += bytes), (next += bytes) - bytes)),
+      free: () => {},
+      memInfo: () => [capacity - used, capacity],
+      check: () => {},
+      eventCreate: () => nextEvent++,
+      eventRecord: (e: number, stream: number) => {
+        done.delete(e);
+        recorded.push([e, stream]);
+      },
+      eventQuery: (e: number) => done.has(e),
+      synchronize: () => recorded.forEach(([e]) => done.add(e)),
+    };
+    return { driver: driver as unknown as Driver, done, recorded };
+  }
+
+  test('with side streams, a freed block waits for an event on every stream before it is reused', () => {
+    let streams = [0];
+    const { driver, done, recorded } = fakeDriver();
+    const alloc = new CachingAllocator(driver, 'pretend', () => streams);
+    const a = alloc.allocate(1000);
+    alloc.release(a.ptr, a.size);
+    assert.equal(alloc.allocate(1000).ptr, a.ptr, 'one stream: reused at once');
+    streams = [0, 77];
+    const b = alloc.allocate(1000);
+    alloc.release(b.ptr, b.size);
+    assert.deepEqual(recorded.map(([, s]) => s), [0, 77]);
+    assert.equal(alloc.cached(), 1024);
+    const c = alloc.allocate(1000);
+    assert.notEqual(c.ptr, b.ptr, 'not reused while the streams may still read it');
+    recorded.forEach(([e]) => done.add(e));
+    assert.equal(alloc.allocate(1000).ptr, b.ptr, 'reused once both events completed');
+    assert.equal(alloc.stats.allocated, 3 * 1024);
+  });
+
+  test('out of memory: blocks waiting for side streams are reclaimed after a synchronize before giving up', () => {
+    const { driver } = fakeDriver(4096);
+    const alloc = new CachingAllocator(driver, 'pretend', () => [0, 5]);
+    const a = alloc.allocate(4000);
+    alloc.release(a.ptr, a.size);
+    assert.equal(alloc.allocate(4000).ptr, a.ptr);
   });
 });
 
@@ -214,6 +267,40 @@ describe('on the GPU', { skip: noGpu }, () => {
     plain.dispose();
     expectError(() => plain.record(), fm.ValueError, 'cuda.Event.record', /the event was destroyed/);
     expectError(() => new fm.cuda.Event({ device: 99 }), fm.ValueError, 'cuda.Event', /device must be an index below/);
+  });
+
+  test('streams: work queued on a side stream, ordered by waitStream, read after synchronize; memory freed meanwhile is not reused early', () => {
+    const s = new fm.cuda.Stream();
+    assert.equal(fm.cuda.currentStream().handle, 0);
+    const a = fm.randn([1024, 1024]);
+    const ga = a.to('cuda');
+    fm.cuda.synchronize();
+    const y = fm.cuda.stream(s, () => {
+      assert.equal(fm.cuda.currentStream().handle, s.handle);
+      let h = ga;
+      for (let i = 0; i < 4; i++) {
+        const next = h.matmul(ga).div(1024);
+        if (h !== ga) h.dispose(); // released while s still runs: must not be handed out early
+        h = next;
+      }
+      return h;
+    });
+    assert.equal(fm.cuda.currentStream().handle, 0);
+    // Default-stream work that allocates (and might reuse a freed block) before s is done.
+    const z = fm.zeros([1024, 1024], { device: 'cuda' }).add(1);
+    fm.cuda.currentStream().waitStream(s);
+    let want = a;
+    for (let i = 0; i < 4; i++) want = want.matmul(a).div(1024);
+    assertClose(y.cpu(), want.toArray(), { rtol: 1e-3, atol: 1e-3 });
+    assert.equal(z.sum().item(), 1024 * 1024);
+    const e = s.recordEvent();
+    e.synchronize();
+    assert.ok(s.query() && e.query());
+    s.synchronize();
+    s.dispose();
+    expectError(() => fm.cuda.stream(s, () => 0), fm.ValueError, 'cuda.stream', /the stream was destroyed/);
+    expectError(() => fm.cuda.defaultStream().dispose(), fm.ValueError, 'cuda.Stream.dispose', /the default stream cannot be destroyed/);
+    fm.cuda.emptyCache();
   });
 
   test('a training step runs on the GPU and matches cpu', () => {

@@ -1,7 +1,10 @@
 // A caching allocator for one device, in the manner of PyTorch's: freed blocks go to free lists
 // keyed by their rounded size and are handed out again without a driver call (cuMemAlloc and
-// cuMemFree each cost tens of microseconds and cuMemFree synchronises the device). All work runs
-// on one stream, so a block freed by the host may be reused at once: kernels run in order.
+// cuMemFree each cost tens of microseconds and cuMemFree synchronises the device). While all work
+// runs on the default stream, a block freed by the host may be reused at once: kernels run in
+// order. While side streams exist (fm.cuda.Stream), a freed block waits until the work queued
+// before its release on every stream is done (an event on each), since a kernel on another
+// stream may still read it; PyTorch asks the user to name those streams (record_stream) instead.
 import { OutOfMemoryError } from '../../errors.js';
 import { CUDA_ERROR_OUT_OF_MEMORY, type Driver } from './driver.js';
 import { CollectionPolicy } from '../../tensor/collect.js';
@@ -33,13 +36,18 @@ export class CachingAllocator {
   readonly stats: MemoryStats = { allocated: 0, reserved: 0, peakAllocated: 0, allocations: 0, driverAllocations: 0 };
   /** Collects garbage when tensors held grow fast (those nobody disposed are freed by finalizers at the next await). */
   private readonly pressure = new CollectionPolicy();
+  /** Blocks released while side streams existed, with an event per stream recorded at the release. */
+  private readonly pending: { ptr: number; size: number; events: number[] }[] = [];
+  private readonly spareEvents: number[] = [];
 
-  constructor(private readonly driver: Driver, readonly deviceName: string) {}
+  /** `streams`: the streams work may be queued on now (the default stream 0 and any side streams). */
+  constructor(private readonly driver: Driver, readonly deviceName: string, private readonly streams: () => readonly number[] = () => [0]) {}
 
   /** A block of at least `bytes`: its address and its rounded size. */
   allocate(bytes: number): { ptr: number; size: number } {
     const size = roundSize(bytes);
     this.stats.allocations++;
+    if (this.pending.length > 0) this.reclaim(false);
     let ptr = this.freeLists.get(size)?.pop();
     if (ptr === undefined) {
       this.pressure.check(this.stats.allocated);
@@ -53,7 +61,13 @@ export class CachingAllocator {
   private fromDriver(size: number, requested: number): number {
     let r = this.driver.tryMalloc(size);
     if (typeof r !== 'number' && r.status === CUDA_ERROR_OUT_OF_MEMORY) {
-      // Cached blocks of other sizes may make room.
+      // Cached blocks of other sizes, and blocks waiting for side streams, may make room.
+      if (this.pending.length > 0) {
+        this.driver.synchronize();
+        this.reclaim(true);
+        const reused = this.freeLists.get(size)?.pop();
+        if (reused !== undefined) return reused;
+      }
       this.emptyCache();
       r = this.driver.tryMalloc(size);
     }
@@ -69,16 +83,48 @@ export class CachingAllocator {
     return r;
   }
 
-  /** Returns a block to its free list. */
+  /** Returns a block to its free list (at once, or when the work queued on side streams is done). */
   release(ptr: number, size: number): void {
     this.stats.allocated -= size;
+    const streams = this.streams();
+    if (streams.length > 1) {
+      const events = streams.map((s) => {
+        const e = this.spareEvents.pop() ?? this.driver.eventCreate(false);
+        this.driver.eventRecord(e, s);
+        return e;
+      });
+      this.pending.push({ ptr, size, events });
+      return;
+    }
+    this.toFreeList(ptr, size);
+  }
+
+  private toFreeList(ptr: number, size: number): void {
     let list = this.freeLists.get(size);
     if (!list) this.freeLists.set(size, (list = []));
     list.push(ptr);
   }
 
-  /** Gives every cached (unused) block back to the driver. */
+  /** Moves pending blocks whose events are done (all of them, after a device synchronize: `all`) to the free lists. */
+  private reclaim(all: boolean): void {
+    let kept = 0;
+    for (const b of this.pending) {
+      if (all || b.events.every((e) => this.driver.eventQuery(e))) {
+        this.spareEvents.push(...b.events);
+        this.toFreeList(b.ptr, b.size);
+      } else {
+        this.pending[kept++] = b;
+      }
+    }
+    this.pending.length = kept;
+  }
+
+  /** Gives every cached (unused) block back to the driver (cuMemFree waits for the device, so pending blocks are done too). */
   emptyCache(): void {
+    if (this.pending.length > 0) {
+      this.driver.synchronize();
+      this.reclaim(true);
+    }
     for (const [size, list] of this.freeLists) {
       for (const ptr of list) {
         this.driver.free(ptr);
@@ -88,9 +134,9 @@ export class CachingAllocator {
     this.freeLists.clear();
   }
 
-  /** Bytes cached in free lists. */
+  /** Bytes cached in free lists (and waiting for side streams). */
   cached(): number {
-    let n = 0;
+    let n = this.pending.reduce((t, b) => t + b.size, 0);
     for (const [size, list] of this.freeLists) n += size * list.length;
     return n;
   }

@@ -54,6 +54,14 @@ export class Cublas {
     throw new DeviceError('matmul', `${call} failed with ${text}`);
   }
 
+  private stream = 0;
+  /** Queues the products that follow on `stream` (0: the legacy default stream). */
+  setStream(stream: number): void {
+    if (stream === this.stream) return;
+    this.check('cublasSetStream', this.fn('int cublasSetStream_v2(uintptr_t handle, uintptr_t stream)')(this.handle, stream));
+    this.stream = stream;
+  }
+
   /** TF32 tensor cores for float32 products (true) or full float32 (false, the default). */
   setTf32(on: boolean): void {
     const mode = on ? TF32_TENSOR_OP_MATH : DEFAULT_MATH;

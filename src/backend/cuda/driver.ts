@@ -11,6 +11,8 @@ const require = createRequire(import.meta.url);
 type Fn = (...args: unknown[]) => number;
 
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
+/** Work not finished yet (cuEventQuery, cuStreamQuery). */
+export const CUDA_ERROR_NOT_READY = 600;
 
 /** Device attributes read through cuDeviceGetAttribute (values from cuda.h). */
 export const attr = {
@@ -127,6 +129,52 @@ export class Driver {
   }
   getFunction(module: number, name: string): number {
     return this.outU64('cuModuleGetFunction', this.fn('int cuModuleGetFunction(void *fn, uintptr_t module, const char *name)'), module, name);
+  }
+  /** A stream that does not wait for the legacy default stream (CU_STREAM_NON_BLOCKING), as PyTorch's side streams. */
+  streamCreate(priority: number): number {
+    return this.outU64('cuStreamCreateWithPriority', this.fn('int cuStreamCreateWithPriority(void *stream, uint32_t flags, int priority)'), 1, priority);
+  }
+  streamDestroy(stream: number): void {
+    this.check('cuStreamDestroy', this.fn('int cuStreamDestroy_v2(uintptr_t stream)')(stream));
+  }
+  streamSynchronize(stream: number): void {
+    this.check('cuStreamSynchronize', this.fn('int cuStreamSynchronize(uintptr_t stream)')(stream));
+  }
+  /** True when all work queued on the stream is done. */
+  streamQuery(stream: number): boolean {
+    return this.ready('cuStreamQuery', this.fn('int cuStreamQuery(uintptr_t stream)')(stream));
+  }
+  /** Work queued on `stream` after this waits for `event`'s recorded work. */
+  streamWaitEvent(stream: number, event: number): void {
+    this.check('cuStreamWaitEvent', this.fn('int cuStreamWaitEvent(uintptr_t stream, uintptr_t event, uint32_t flags)')(stream, event, 0));
+  }
+  /** CU_EVENT_DISABLE_TIMING (2) unless timed; CU_EVENT_BLOCKING_SYNC (1) when blocking. */
+  eventCreate(timed: boolean, blocking = false): number {
+    return this.outU64('cuEventCreate', this.fn('int cuEventCreate(void *event, uint32_t flags)'), (timed ? 0 : 2) | (blocking ? 1 : 0));
+  }
+  eventRecord(event: number, stream: number): void {
+    this.check('cuEventRecord', this.fn('int cuEventRecord(uintptr_t event, uintptr_t stream)')(event, stream));
+  }
+  /** True when the work before the event's record is done. */
+  eventQuery(event: number): boolean {
+    return this.ready('cuEventQuery', this.fn('int cuEventQuery(uintptr_t event)')(event));
+  }
+  eventSynchronize(event: number): void {
+    this.check('cuEventSynchronize', this.fn('int cuEventSynchronize(uintptr_t event)')(event));
+  }
+  eventDestroy(event: number): void {
+    this.check('cuEventDestroy', this.fn('int cuEventDestroy_v2(uintptr_t event)')(event));
+  }
+  /** Milliseconds between two timed events' records, or undefined while `end` is not done. */
+  eventElapsed(start: number, end: number): number | undefined {
+    const ms = new Float32Array(1);
+    const status = this.fn('int cuEventElapsedTime(void *ms, uintptr_t start, uintptr_t end)')(ms, start, end);
+    return this.ready('cuEventElapsedTime', status) ? ms[0]! : undefined;
+  }
+  private ready(call: string, status: number): boolean {
+    if (status === CUDA_ERROR_NOT_READY) return false;
+    this.check(call, status);
+    return true;
   }
   /** The launch call itself, bound once (the hot path: see index.ts). */
   launcher(): Fn {

@@ -10,6 +10,7 @@ import { coalesce, isContiguous, offsetAt } from '../ts/loops.js';
 import { contiguousStrides, numelOf as numel } from '../../tensor/shape.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
 import { withReducedFloats } from '../reduced_float.js';
+import { currentStreamHandle } from './stream_context.js';
 import { float32Below, float64Below } from '../ts/philox.js';
 import { reduceOutType } from '../cpu/codegen.js';
 import { CachingAllocator } from './allocator.js';
@@ -72,6 +73,8 @@ export class CudaDevice {
   private readonly extra: { address: number; view: ArrayBuffer };
   readonly i32: Int32Array;
   readonly f64: Float64Array;
+  /** The live streams made with fm.cuda.Stream (while there are any, freed memory waits for them). */
+  readonly sideStreams = new Set<number>();
 
   constructor(readonly runtime: CudaRuntime, readonly index: number) {
     const drv = runtime.driver;
@@ -83,7 +86,7 @@ export class CudaDevice {
     const minor = drv.attribute(this.handle, attr.computeCapabilityMinor);
     this.arch = major * 10 + minor;
     this.sms = drv.attribute(this.handle, attr.multiProcessorCount);
-    this.allocator = new CachingAllocator(drv, `cuda:${index} (${this.name})`);
+    this.allocator = new CachingAllocator(drv, `cuda:${index} (${this.name})`, () => [0, ...this.sideStreams]);
     this.launch = drv.launcher();
     // Launch arguments travel as one buffer (CU_LAUNCH_PARAM_BUFFER_POINTER): no per-argument pointers to build.
     this.args = drv.hostBuffer(L.size);
@@ -111,7 +114,22 @@ export class CudaDevice {
     this.makeCurrent();
     const b = (this.blas ??= new Cublas());
     b.setTf32(this.runtime.tf32);
+    b.setStream(this.stream);
     return b;
+  }
+
+  /** The stream this device's work goes to now (0: the legacy default stream). */
+  get stream(): number {
+    return currentStreamHandle(this.index);
+  }
+
+  /**
+   * Before a copy to the host: the legacy default stream's copy does not wait for a
+   * non-blocking stream, so work queued on the current side stream is waited for first.
+   */
+  waitForHost(): void {
+    const s = this.stream;
+    if (s !== 0) this.runtime.driver.streamSynchronize(s);
   }
 
   /** The kernel's function handle, compiled (or read from the disk cache) and loaded on first use. */
@@ -129,7 +147,7 @@ export class CudaDevice {
   /** Launches `fn` over `grid` blocks (x, y) with the arguments already written. */
   run(fn: number, gridX: number, gridY = 1): void {
     if (gridX === 0 || gridY === 0) return;
-    this.runtime.driver.check('cuLaunchKernel', this.launch(fn, gridX, gridY, 1, BLOCK, 1, 1, 0, 0, 0, this.extra.address));
+    this.runtime.driver.check('cuLaunchKernel', this.launch(fn, gridX, gridY, 1, BLOCK, 1, 1, 0, this.stream, 0, this.extra.address));
   }
 
   setPtr(q: number, addr: number): void {
@@ -153,6 +171,7 @@ export class CudaDevice {
   /** The first bad index position of the last gather/scatter, or -1 (waits for the device). */
   badPosition(): number {
     const out = new BigUint64Array(1);
+    this.waitForHost();
     this.runtime.driver.copyToHost(out, this.errorFlag, 8);
     if (out[0] === 0xffffffffffffffffn) return -1;
     this.clearFlag();
@@ -229,6 +248,7 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
     },
     free(s) {
       if (s.ptr === 0) return;
+      dev.makeCurrent(); // events recorded at the release belong to this device's streams
       dev.allocator.release(s.ptr, s.size);
       s.ptr = 0;
     },
@@ -241,6 +261,7 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
       const out = typedArrayFor(s.dtype, n);
       if (n === 0) return out;
       dev.makeCurrent();
+      dev.waitForHost();
       drv.copyToHost(out, s.ptr + offset * bytesPerElement(s.dtype), n * bytesPerElement(s.dtype));
       return out;
     },

@@ -1,0 +1,222 @@
+// `fm.cuda.Stream` and `fm.cuda.Event` (PyTorch's torch.cuda.Stream / Event). Work goes to the
+// legacy default stream unless it runs inside `fm.cuda.stream(s, fn)`; streams are non-blocking
+// (they do not wait for the default stream), so work on two streams may overlap, and order
+// between them is the caller's to set with events (waitEvent, waitStream), as in PyTorch. Memory
+// freed while side streams exist is reused only once the work queued before the free, on every
+// stream, is done (backend/cuda/allocator.ts), so no tensor's memory is overwritten early.
+import { cudaRuntime, type CudaDevice } from './backend/cuda/index.js';
+import { currentStreamHandle, withStreamHandle } from './backend/cuda/stream_context.js';
+import { currentCudaDevice } from './device.js';
+import { DeviceError, ValueError } from './errors.js';
+
+function deviceFor(op: string, device: number | undefined): CudaDevice {
+  let runtime;
+  try {
+    runtime = cudaRuntime();
+  } catch (e) {
+    throw new DeviceError(op, `CUDA is not available: ${(e as Error).message}`);
+  }
+  const index = device ?? currentCudaDevice();
+  if (!Number.isInteger(index) || index < 0 || index >= runtime.count) throw new ValueError(op, `device must be an index below ${runtime.count}, got ${String(device)}`);
+  const d = runtime.device(index);
+  d.makeCurrent();
+  return d;
+}
+
+/** Driver objects nobody disposed are destroyed by the collector. */
+const finalizers = new FinalizationRegistry<() => void>((destroy) => destroy());
+
+/** Options of `new fm.cuda.Stream()`. */
+export interface StreamOptions {
+  /** The GPU (default the current one). */
+  device?: number;
+  /** Lower runs first, as CUDA's priorities (0, the default, or negative for higher priority). */
+  priority?: number;
+}
+
+/**
+ * A CUDA stream: a queue of work that may run beside other streams' work. Example:
+ * ```ts
+ * const s = new fm.cuda.Stream();
+ * const y = fm.cuda.stream(s, () => x.matmul(w));   // queued on s
+ * fm.cuda.currentStream().waitStream(s);            // later default-stream work waits for it
+ * ```
+ */
+export class Stream {
+  /** The driver's handle (0: the legacy default stream). */
+  handle: number;
+  readonly device: number;
+  private readonly dev: CudaDevice;
+  private readonly token = {};
+
+  /** `handle` is internal: fm.cuda.defaultStream() / currentStream() wrap existing streams. */
+  constructor(opts: StreamOptions = {}, handle?: number) {
+    this.dev = deviceFor('cuda.Stream', opts.device);
+    this.device = this.dev.index;
+    if (handle !== undefined) {
+      this.handle = handle;
+      return;
+    }
+    const priority = opts.priority ?? 0;
+    if (!Number.isInteger(priority)) throw new ValueError('cuda.Stream', `priority must be an integer, got ${String(priority)}`);
+    const drv = this.dev.runtime.driver;
+    const h = (this.handle = drv.streamCreate(priority));
+    this.dev.sideStreams.add(h);
+    const dev = this.dev;
+    finalizers.register(this, () => {
+      dev.sideStreams.delete(h);
+      drv.streamDestroy(h);
+    }, this.token);
+  }
+
+  private live(op: string): number {
+    if (this.handle === -1) throw new ValueError(op, 'the stream was destroyed (dispose())');
+    return this.handle;
+  }
+
+  /** Waits for all work queued on this stream. */
+  synchronize(): void {
+    const h = this.live('cuda.Stream.synchronize');
+    this.dev.makeCurrent();
+    this.dev.runtime.driver.streamSynchronize(h);
+  }
+  /** True when all work queued on this stream is done. */
+  query(): boolean {
+    const h = this.live('cuda.Stream.query');
+    this.dev.makeCurrent();
+    return this.dev.runtime.driver.streamQuery(h);
+  }
+  /** Work queued on this stream from now on waits for `event`'s recorded work. */
+  waitEvent(event: Event): void {
+    const h = this.live('cuda.Stream.waitEvent');
+    this.dev.makeCurrent();
+    this.dev.runtime.driver.streamWaitEvent(h, event.live('cuda.Stream.waitEvent'));
+  }
+  /** Work queued on this stream from now on waits for the work queued on `other` so far. */
+  waitStream(other: Stream): void {
+    const e = new Event({ device: this.device }).record(other);
+    this.waitEvent(e);
+    e.dispose();
+  }
+  /** Records `event` (a new one when not given) on this stream. */
+  recordEvent(event: Event = new Event({ device: this.device })): Event {
+    return event.record(this);
+  }
+  /** Destroys the stream once its queued work is done (the default stream cannot be). */
+  dispose(): void {
+    if (this.handle === -1) return;
+    if (this.handle === 0) throw new ValueError('cuda.Stream.dispose', 'the default stream cannot be destroyed');
+    finalizers.unregister(this.token);
+    this.dev.sideStreams.delete(this.handle);
+    this.dev.makeCurrent();
+    this.dev.runtime.driver.streamDestroy(this.handle);
+    this.handle = -1;
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Options of `new fm.cuda.Event()`, as torch.cuda.Event's. */
+export interface EventOptions {
+  /** Record times, for elapsedTime (default false, which makes recording cheaper). */
+  enableTiming?: boolean;
+  /** synchronize() sleeps instead of spinning (default false). */
+  blocking?: boolean;
+  /** The GPU (default the current one). */
+  device?: number;
+}
+
+/**
+ * A CUDA event: a marker in a stream, to time work (elapsedTime between two recorded events), to
+ * wait for the work before it alone (synchronize, query), or to order streams (waitEvent). Example:
+ * ```ts
+ * const start = new fm.cuda.Event({ enableTiming: true }), end = new fm.cuda.Event({ enableTiming: true });
+ * start.record(); y = x.matmul(x); end.record();
+ * end.synchronize();
+ * console.log(start.elapsedTime(end), 'ms');
+ * ```
+ */
+export class Event {
+  readonly enableTiming: boolean;
+  private readonly dev: CudaDevice;
+  private handle: number;
+  private recorded = false;
+  private readonly token = {};
+
+  constructor(opts: EventOptions = {}) {
+    this.dev = deviceFor('cuda.Event', opts.device);
+    this.enableTiming = opts.enableTiming ?? false;
+    const drv = this.dev.runtime.driver;
+    const h = (this.handle = drv.eventCreate(this.enableTiming, opts.blocking ?? false));
+    finalizers.register(this, () => drv.eventDestroy(h), this.token);
+  }
+
+  /** The handle, or an error naming `op` after dispose(). */
+  live(op: string): number {
+    if (this.handle === 0) throw new ValueError(op, 'the event was destroyed (dispose())');
+    return this.handle;
+  }
+
+  /** Marks the work queued so far on `stream` (default: the current stream); the event completes when it is done. */
+  record(stream?: Stream): this {
+    const h = this.live('cuda.Event.record');
+    if (stream && stream.device !== this.dev.index) throw new ValueError('cuda.Event.record', `the event is on cuda:${this.dev.index}, the stream on cuda:${stream.device}`);
+    this.dev.makeCurrent();
+    this.dev.runtime.driver.eventRecord(h, stream ? stream.handle : currentStreamHandle(this.dev.index));
+    this.recorded = true;
+    return this;
+  }
+
+  /** True when the work before the last record() is done (or nothing was recorded). */
+  query(): boolean {
+    return this.dev.runtime.driver.eventQuery(this.live('cuda.Event.query'));
+  }
+
+  /** Waits for the work before the last record(). */
+  synchronize(): void {
+    this.dev.runtime.driver.eventSynchronize(this.live('cuda.Event.synchronize'));
+  }
+
+  /** Milliseconds from this event's record to `end`'s; both timed, recorded and complete. */
+  elapsedTime(end: Event): number {
+    const op = 'cuda.Event.elapsedTime';
+    if (!this.enableTiming || !end.enableTiming) throw new ValueError(op, 'both events need enableTiming: true');
+    if (!this.recorded || !end.recorded) throw new ValueError(op, 'both events must be recorded first (record())');
+    const ms = this.dev.runtime.driver.eventElapsed(this.live(op), end.live(op));
+    if (ms === undefined) throw new ValueError(op, 'the end event has not completed yet: call end.synchronize() first');
+    return ms;
+  }
+
+  /** Frees the driver's event now (else the garbage collector does). */
+  dispose(): void {
+    if (this.handle === 0) return;
+    finalizers.unregister(this.token);
+    this.dev.runtime.driver.eventDestroy(this.handle);
+    this.handle = 0;
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** The stream that work for `device` (default the current GPU) goes to now. Example: `fm.cuda.currentStream().synchronize()`. */
+export function currentStream(device?: number): Stream {
+  const d = deviceFor('cuda.currentStream', device);
+  return new Stream({ device: d.index }, currentStreamHandle(d.index));
+}
+
+/** The legacy default stream of `device`, where work goes outside `fm.cuda.stream`. */
+export function defaultStream(device?: number): Stream {
+  return new Stream({ device: deviceFor('cuda.defaultStream', device).index }, 0);
+}
+
+/**
+ * Runs `fn` (sync or async) with its device's work queued on `s` (torch.cuda.stream(s)).
+ * Example: `fm.cuda.stream(side, () => batch.to('cuda'))`.
+ */
+export function stream<T>(s: Stream, fn: () => T): T {
+  if (!(s instanceof Stream)) throw new ValueError('cuda.stream', `expected a fm.cuda.Stream, got ${typeof s}`);
+  if (s.handle === -1) throw new ValueError('cuda.stream', 'the stream was destroyed (dispose())');
+  return withStreamHandle(s.device, s.handle, fn);
+}
