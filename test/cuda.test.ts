@@ -52,6 +52,8 @@ describe('cuda libraries', () => {
     expectError(() => new fm.cuda.Event({ enableTiming: true }), fm.DeviceError, 'cuda.Event', /CUDA is not available: libcuda\.so\.1/);
     expectError(() => new fm.cuda.Stream(), fm.DeviceError, 'cuda.Stream', /CUDA is not available: libcuda\.so\.1/);
     expectError(() => fm.cuda.currentStream(), fm.DeviceError, 'cuda.currentStream', /CUDA is not available/);
+    expectError(() => fm.ones([2]).pinMemory(), fm.DeviceError, 'pinMemory', /pinned memory needs CUDA, which is not available: libcuda\.so\.1/);
+    assert.equal(fm.ones([2]).isPinned(), false);
   });
 });
 
@@ -301,6 +303,23 @@ describe('on the GPU', { skip: noGpu }, () => {
     expectError(() => fm.cuda.stream(s, () => 0), fm.ValueError, 'cuda.stream', /the stream was destroyed/);
     expectError(() => fm.cuda.defaultStream().dispose(), fm.ValueError, 'cuda.Stream.dispose', /the default stream cannot be destroyed/);
     fm.cuda.emptyCache();
+  });
+
+  test('pinned memory: nonBlocking copies to the GPU, on the current stream; the memory outlives the copy', () => {
+    const x = fm.arange(1 << 20, { dtype: 'float32' });
+    const p = x.pinMemory();
+    assert.ok(p.isPinned() && !x.isPinned());
+    assert.equal(p.pinMemory(), p);
+    assert.deepEqual(Array.from(p.narrow(0, 0, 4).data() as Float32Array), [0, 1, 2, 3]);
+    expectError(() => fm.ones([2], { device: 'cuda' }).pinMemory(), fm.DeviceError, 'pinMemory', /only cpu tensors can be pinned/);
+    const s = new fm.cuda.Stream();
+    const g = fm.cuda.stream(s, () => p.to('cuda', { nonBlocking: true }));
+    p.dispose(); // freed only after the queued copy is done
+    s.synchronize();
+    assert.equal(g.sum().item(), ((1 << 20) * ((1 << 20) - 1)) / 2);
+    const h = fm.tensor([1.5, -2], { dtype: 'bfloat16' }).pinMemory().to('cuda', { nonBlocking: true });
+    assert.deepEqual(h.toArray(), [1.5, -2]);
+    s.dispose();
   });
 
   test('a training step runs on the GPU and matches cpu', () => {

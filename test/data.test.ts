@@ -378,10 +378,20 @@ describe('DataLoader (main thread)', () => {
       }
     }
     expectError(() => new data.DataLoader(new Fn(), { numWorkers: 2 }), fm.ValueError, op, /numWorkers > 0 needs a dataset the workers can rebuild: pass \{ workerInit/);
-    // pinMemory is accepted (and changes nothing on the cpu).
+    // pinMemory: pinned batches with CUDA; without it, one warning and ordinary batches (as PyTorch).
     const pinned = new data.DataLoader(ds, { batchSize: 2, pinMemory: true });
     assert.equal(pinned.pinMemory, true);
-    assert.deepEqual([...pinned].map(([, y]) => y.toArray()), [[0, 1], [2, 3]]);
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (m: string) => void warnings.push(m);
+    try {
+      const batches = [...pinned];
+      assert.deepEqual(batches.map(([, y]) => y.toArray()), [[0, 1], [2, 3]]);
+      assert.ok(batches.every(([x, y]) => x.isPinned() === fm.cuda.isAvailable() && y.isPinned() === fm.cuda.isAvailable()));
+    } finally {
+      console.warn = warn;
+    }
+    if (!fm.cuda.isAvailable()) assert.deepEqual(warnings, ["fiamma: DataLoader's pinMemory is set but CUDA is not available: batches stay in ordinary memory"]);
   });
 
   test('a collate error through the loader names the dataset index', () => {

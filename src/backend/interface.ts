@@ -78,6 +78,12 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
   free(storage: S): void;
   /** Copies host values into the storage from element `offset`. */
   write(storage: S, values: TypedArray, offset: number): void;
+  /**
+   * Optional: copies host values that lie in pinned memory (Tensor.pinMemory) without waiting,
+   * queued on the current stream; returns false, doing nothing, when they are not pinned. The
+   * memory stays allocated until the copy is done; the caller leaves the values unchanged.
+   */
+  writeNonBlocking?(storage: S, values: TypedArray, offset: number): boolean;
   /** Copies `numel` elements from element `offset` to a new host typed array. */
   read(storage: S, offset: number, numel: number): TypedArray;
   /** out[i] = cast(x[i]): strided copy between any two dtypes (same shape). */

@@ -8,8 +8,22 @@ import { collateSamples, type Collated } from './collate.js';
 import { specOf, type WorkerSpec } from './spec.js';
 import { WorkerFetcher, WorkerPool } from './workers.js';
 import { mapBatches, streamBatches, workerBatches, type Fetcher } from './fetchers.js';
+import { Tensor } from '../tensor/tensor.js';
+import { isBackendAvailable } from '../backend/registry.js';
 
 /** Options of DataLoader, as PyTorch's keyword arguments. Example: `{ batchSize: 64, shuffle: true, numWorkers: 2 }`. */
+let warnedNoPin = false;
+
+/** `x` with every tensor in it (nested in arrays and plain objects) replaced by f(tensor). */
+function mapTensors(x: unknown, f: (t: Tensor) => Tensor): unknown {
+  if (x instanceof Tensor) return f(x);
+  if (Array.isArray(x)) return x.map((v) => mapTensors(v, f));
+  if (x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, mapTensors(v, f)]));
+  }
+  return x;
+}
+
 export interface DataLoaderOptions<T, B> {
   /** Samples per batch (default 1). */
   batchSize?: number;
@@ -28,8 +42,9 @@ export interface DataLoaderOptions<T, B> {
   /** Worker threads that read and collate batches (default 0: read on the main thread). */
   numWorkers?: number;
   /**
-   * Accepted for PyTorch's sake, and a no-op: cpu batches need no pinning, and Fiamma's cuda
-   * backend stages host memory itself when a batch moves to the GPU.
+   * Puts each batch's tensors in pinned (page-locked) memory, so that `x.to('cuda', {
+   * nonBlocking: true })` queues the copy and returns. Without CUDA, a warning and unpinned
+   * batches, as PyTorch.
    */
   pinMemory?: boolean;
   /** Batches requested ahead per worker (default 2; only with numWorkers > 0). */
@@ -176,7 +191,7 @@ export class DataLoader<T, B = Collated<Awaited<T>>> implements Iterable<B>, Asy
   *[Symbol.iterator](): Iterator<B> {
     const f = this.fetcher(true);
     try {
-      for (let r = f.nextSync(); !r.done; r = f.nextSync()) yield r.value;
+      for (let r = f.nextSync(); !r.done; r = f.nextSync()) yield this.pinned(r.value);
     } finally {
       f.close();
     }
@@ -193,11 +208,22 @@ export class DataLoader<T, B = Collated<Awaited<T>>> implements Iterable<B>, Asy
         pending = f.next();
         // A consumer that stops early never awaits it: its error must not go unhandled.
         pending.catch(() => {});
-        yield r.value;
+        yield this.pinned(r.value);
       }
     } finally {
       f.close();
     }
+  }
+
+  /** The batch with its tensors pinned, when pinMemory asks and CUDA is there. */
+  private pinned(batch: B): B {
+    if (!this.pinMemory) return batch;
+    if (!isBackendAvailable('cuda')) {
+      if (!warnedNoPin) console.warn("fiamma: DataLoader's pinMemory is set but CUDA is not available: batches stay in ordinary memory");
+      warnedNoPin = true;
+      return batch;
+    }
+    return mapTensors(batch, (t) => (t.device.type === 'cpu' ? t.pinMemory() : t)) as B;
   }
 
   /** Stops persistent workers (a no-op otherwise). Example: `loader.close()`. */

@@ -21,7 +21,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   where: null;
   cast: DType;
   clone: null;
-  toDevice: { from: Device; to: Device };
+  toDevice: { from: Device; to: Device; nonBlocking?: boolean };
   reshape: readonly number[];
   permute: readonly number[];
   expand: readonly number[];

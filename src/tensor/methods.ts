@@ -16,6 +16,7 @@ import type { UnaryOpName, BinaryOpName } from '../ops/elementwise.js';
 import { backward } from '../autograd/api.js';
 import { ShapeError } from '../errors.js';
 import { fmtShape } from './shape.js';
+import { isPinned, pinMemory } from '../pin_memory.js';
 
 type TensorLike = math.TensorLike;
 
@@ -71,8 +72,16 @@ declare module './tensor.js' {
     min(dim: number, opts?: red.ReduceOptions): red.ValuesIndices;
     /** This tensor where `cond` holds, `other` elsewhere (PyTorch's Tensor.where). Example: `g.where(x.gt(0), 0)`. */
     where(cond: Tensor, other: TensorLike): Tensor;
-    /** A copy as `dtype` and/or on `device` (this tensor itself when nothing changes). Example: `x.to('float64')`, `x.to('cuda')`. */
-    to(target: DType | DeviceLike, opts?: { dtype?: DType }): Tensor;
+    /**
+     * A copy as `dtype` and/or on `device` (this tensor itself when nothing changes). With
+     * `nonBlocking`, a copy from pinned memory (pinMemory()) to a GPU is queued without waiting.
+     * Example: `x.to('float64')`, `x.to('cuda')`, `batch.to('cuda', { nonBlocking: true })`.
+     */
+    to(target: DType | DeviceLike, opts?: { dtype?: DType; nonBlocking?: boolean }): Tensor;
+    /** A copy in page-locked host memory (needs CUDA), which GPU copies read directly. Example: `x.pinMemory().to('cuda', { nonBlocking: true })`. */
+    pinMemory(): Tensor;
+    /** True for a cpu tensor in page-locked memory. */
+    isPinned(): boolean;
     /** As float32. */ float(): Tensor;
     /** As float64. */ double(): Tensor;
     /** As float16. */ half(): Tensor;
@@ -136,16 +145,18 @@ Object.assign(Tensor.prototype, {
   min(this: Tensor, dim?: number, opts?: red.ReduceOptions) {
     return dim === undefined ? red.min(this) : red.min(this, dim, opts);
   },
-  to(this: Tensor, target: DType | DeviceLike, opts?: { dtype?: DType }): Tensor {
+  to(this: Tensor, target: DType | DeviceLike, opts?: { dtype?: DType; nonBlocking?: boolean }): Tensor {
     let out = this;
     const dtype = isDType(target) ? target : opts?.dtype;
     if (!isDType(target)) {
       const device = Device.of(target);
-      if (device !== this.device) out = applyOp('toDevice', [out], { from: this.device, to: device });
+      if (device !== this.device) out = applyOp('toDevice', [out], { from: this.device, to: device, nonBlocking: opts?.nonBlocking ?? false });
     }
     if (dtype !== undefined && dtype !== out.dtype) out = applyOp('cast', [out], dtype);
     return out;
   },
+  pinMemory(this: Tensor) { return pinMemory(this); },
+  isPinned(this: Tensor) { return isPinned(this); },
   float(this: Tensor) { return this.to('float32'); },
   double(this: Tensor) { return this.to('float64'); },
   half(this: Tensor) { return this.to('float16'); },

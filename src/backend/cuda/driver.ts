@@ -120,6 +120,10 @@ export class Driver {
   copyToDevice(dst: number, src: ArrayBufferView, bytes: number): void {
     this.check('cuMemcpyHtoD', this.fn('int cuMemcpyHtoD_v2(uintptr_t dst, void *src, size_t bytes)')(dst, src, bytes));
   }
+  /** Host (pinned memory) to device, queued on `stream`; returns at once. */
+  copyToDeviceAsync(dst: number, src: ArrayBufferView, bytes: number, stream: number): void {
+    this.check('cuMemcpyHtoDAsync', this.fn('int cuMemcpyHtoDAsync_v2(uintptr_t dst, void *src, size_t bytes, uintptr_t stream)')(dst, src, bytes, stream));
+  }
   /** Device to host; waits for the work queued before it (the legacy default stream). */
   copyToHost(dst: ArrayBufferView, src: number, bytes: number): void {
     this.check('cuMemcpyDtoH', this.fn('int cuMemcpyDtoH_v2(void *dst, uintptr_t src, size_t bytes)')(dst, src, bytes));

@@ -11,6 +11,7 @@ import { contiguousStrides, numelOf as numel } from '../../tensor/shape.js';
 import { tsBackend, type TsStorage } from '../ts/index.js';
 import { withReducedFloats } from '../reduced_float.js';
 import { currentStreamHandle } from './stream_context.js';
+import { isPinnedArray, notePinnedCopy } from './pinned.js';
 import { float32Below, float64Below } from '../ts/philox.js';
 import { reduceOutType } from '../cpu/codegen.js';
 import { CachingAllocator } from './allocator.js';
@@ -256,6 +257,17 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
       if (values.length === 0) return;
       dev.makeCurrent();
       drv.copyToDevice(s.ptr + offset * bytesPerElement(s.dtype), values, values.length * bytesPerElement(s.dtype));
+    },
+    writeNonBlocking(s, values, offset) {
+      if (values.length === 0) return true;
+      if (!isPinnedArray(values)) return false;
+      dev.makeCurrent();
+      const stream = dev.stream;
+      drv.copyToDeviceAsync(s.ptr + offset * bytesPerElement(s.dtype), values, values.length * bytesPerElement(s.dtype), stream);
+      const done = drv.eventCreate(false);
+      drv.eventRecord(done, stream);
+      notePinnedCopy(values, done);
+      return true;
     },
     read(s, offset, n) {
       const out = typedArrayFor(s.dtype, n);

@@ -6,6 +6,8 @@ export class TsStorage implements StorageHandle {
   constructor(
     readonly dtype: DType,
     public data: TypedArray,
+    /** For memory the collector does not own (page-locked host memory): gives it back, instead of the pool. */
+    readonly release?: () => void,
   ) {}
   get numel(): number {
     return this.data.length;
@@ -50,6 +52,11 @@ export function allocate(dtype: DType, numel: number): TsStorage {
 
 /** Returns a storage's buffer to the pool (when it owns a whole one) and empties the storage. */
 export function free(storage: TsStorage): void {
+  if (storage.release) {
+    storage.data = new Float32Array(0);
+    storage.release();
+    return;
+  }
   const d = storage.data;
   const buf = d.buffer;
   if (d.byteLength >= UNINITIALISED_MIN_BYTES && d.byteOffset === 0 && buf.byteLength === d.byteLength && buf instanceof ArrayBuffer && pooledBytes + buf.byteLength <= POOL_MAX_BYTES) {

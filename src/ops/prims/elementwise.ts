@@ -1,7 +1,7 @@
 // Registry entries of the elementwise primitives (one per row of ../elementwise.ts), where,
 // and the copies: cast, clone, toDevice.
 import type { Tensor } from '../../tensor/tensor.js';
-import { resultType, toFloating, type DType } from '../../dtype.js';
+import { resultType, toFloating, type DType, type TypedArray } from '../../dtype.js';
 import type { Device } from '../../device.js';
 import { DTypeError } from '../../errors.js';
 import { broadcastShapes, broadcastStrides, sameShape } from '../../tensor/shape.js';
@@ -113,14 +113,20 @@ export const copyDefs = {
     backward: (_ctx, g) => [g],
   } satisfies OpDef<null>,
   toDevice: {
-    // Between backends the values travel through the host.
-    forward: (_ctx, [x], { to }) => {
+    // Between backends the values travel through the host: a cpu source is handed over as it is
+    // (the write copies it, or, from pinned memory with nonBlocking, queues the copy), any other
+    // is read to the host first.
+    forward: (_ctx, [x], { to, nonBlocking }) => {
       const src = x!.isContiguous() ? x! : copyAs(x!, x!.dtype);
       const out = emptyTensor(x!.shape, x!.dtype, to);
-      const values = backendOf(src).read(src.storage.handle, src.offset, src.numel());
-      backendOf(out).write(out.storage.handle, values, 0);
+      const dst = backendOf(out);
+      const n = src.numel();
+      const handle = src.storage.handle as unknown as { data?: TypedArray };
+      const host = src.device.type === 'cpu' ? handle.data : undefined;
+      const values = host ? host.subarray(src.offset, src.offset + n) : backendOf(src).read(src.storage.handle, src.offset, n);
+      if (!(nonBlocking && host && dst.writeNonBlocking?.(out.storage.handle, values, 0))) dst.write(out.storage.handle, values, 0);
       return out;
     },
     backward: (_ctx, g, { from }) => [g.to(from)],
-  } satisfies OpDef<{ from: Device; to: Device }>,
+  } satisfies OpDef<{ from: Device; to: Device; nonBlocking?: boolean }>,
 };
