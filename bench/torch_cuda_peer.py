@@ -128,6 +128,9 @@ def gpt_step(amp, batch=32, context=256):
     return train_step(model, opt, amp, lambda: torch.nn.functional.cross_entropy(model(idx).view(-1, 512), target.view(-1)))
 
 
+# Fiamma's float32 products and convolutions are full float32 unless setFloat32MatmulPrecision says
+# otherwise; PyTorch's cuDNN convolutions default to TF32, so both switches are off here.
+torch.backends.cudnn.allow_tf32 = False
 rows = {}
 a1 = torch.ones(1, device=dev); b1 = torch.ones(1, device=dev)
 rows['tiny add (1 element), time per op'] = timeit(lambda: a1 + b1, 20000) * 1e6

@@ -5,7 +5,7 @@
 // freed while side streams exist is reused only once the work queued before the free, on every
 // stream, is done (backend/cuda/allocator.ts), so no tensor's memory is overwritten early.
 import { cudaRuntime, type CudaDevice } from './backend/cuda/index.js';
-import { currentStreamHandle, withStreamHandle } from './backend/cuda/stream_context.js';
+import { currentStreamHandle, withStream } from './backend/cuda/stream_context.js';
 import { currentCudaDevice } from './device.js';
 import { DeviceError, ValueError } from './errors.js';
 
@@ -23,8 +23,26 @@ function deviceFor(op: string, device: number | undefined): CudaDevice {
   return d;
 }
 
-/** Driver objects nobody disposed are destroyed by the collector. */
-const finalizers = new FinalizationRegistry<() => void>((destroy) => destroy());
+/** Driver objects nobody disposed are destroyed by the collector (a failure there has no one to report to). */
+const finalizers = new FinalizationRegistry<() => void>((destroy) => {
+  try {
+    destroy();
+  } catch {
+    // the context is gone (process exit) or the driver failed: nothing left to free
+  }
+});
+
+/**
+ * A side stream's end: its work is waited for before it leaves the device's list (while it is
+ * listed, memory freed on any stream waits for it too), then the driver stream is destroyed.
+ */
+function retire(dev: CudaDevice, handle: number): void {
+  dev.makeCurrent();
+  const drv = dev.runtime.driver;
+  drv.streamSynchronize(handle);
+  dev.sideStreams.delete(handle);
+  drv.streamDestroy(handle);
+}
 
 /** Options of `new fm.cuda.Stream()`. */
 export interface StreamOptions {
@@ -43,33 +61,38 @@ export interface StreamOptions {
  * ```
  */
 export class Stream {
-  /** The driver's handle (0: the legacy default stream). */
+  /** The driver's handle (0: the legacy default stream; -1 after dispose()). */
   handle: number;
   readonly device: number;
   private readonly dev: CudaDevice;
   private readonly token = {};
+  /** False for the wrappers currentStream() and defaultStream() return: they destroy nothing. */
+  private readonly owned: boolean;
 
   /** `handle` is internal: fm.cuda.defaultStream() / currentStream() wrap existing streams. */
   constructor(opts: StreamOptions = {}, handle?: number) {
     this.dev = deviceFor('cuda.Stream', opts.device);
     this.device = this.dev.index;
+    this.owned = handle === undefined;
     if (handle !== undefined) {
       this.handle = handle;
       return;
     }
     const priority = opts.priority ?? 0;
     if (!Number.isInteger(priority)) throw new ValueError('cuda.Stream', `priority must be an integer, got ${String(priority)}`);
-    const drv = this.dev.runtime.driver;
-    const h = (this.handle = drv.streamCreate(priority));
-    this.dev.sideStreams.add(h);
     const dev = this.dev;
-    finalizers.register(this, () => {
-      dev.sideStreams.delete(h);
-      drv.streamDestroy(h);
-    }, this.token);
+    const drv = dev.runtime.driver;
+    // Blocks in the allocator's free lists may still be read by default-stream work queued before
+    // they were freed, which a non-blocking stream would not wait for: the first side stream
+    // starts once that work is done (later frees are guarded by events, allocator.ts).
+    if (dev.sideStreams.size === 0) drv.synchronize();
+    const h = (this.handle = drv.streamCreate(priority));
+    dev.sideStreams.add(h);
+    finalizers.register(this, () => retire(dev, h), this.token);
   }
 
-  private live(op: string): number {
+  /** The handle, or an error naming `op` after dispose(). */
+  live(op: string): number {
     if (this.handle === -1) throw new ValueError(op, 'the stream was destroyed (dispose())');
     return this.handle;
   }
@@ -94,6 +117,7 @@ export class Stream {
   }
   /** Work queued on this stream from now on waits for the work queued on `other` so far. */
   waitStream(other: Stream): void {
+    other.live('cuda.Stream.waitStream');
     const e = new Event({ device: this.device }).record(other);
     this.waitEvent(e);
     e.dispose();
@@ -102,14 +126,12 @@ export class Stream {
   recordEvent(event: Event = new Event({ device: this.device })): Event {
     return event.record(this);
   }
-  /** Destroys the stream once its queued work is done (the default stream cannot be). */
+  /** Waits for the stream's queued work, then destroys it (only a stream made with new Stream()). */
   dispose(): void {
     if (this.handle === -1) return;
-    if (this.handle === 0) throw new ValueError('cuda.Stream.dispose', 'the default stream cannot be destroyed');
+    if (!this.owned) throw new ValueError('cuda.Stream.dispose', `this Stream wraps ${this.handle === 0 ? 'the default stream' : 'a stream'} it does not own (from currentStream() or defaultStream()): dispose the Stream you made`);
     finalizers.unregister(this.token);
-    this.dev.sideStreams.delete(this.handle);
-    this.dev.makeCurrent();
-    this.dev.runtime.driver.streamDestroy(this.handle);
+    retire(this.dev, this.handle);
     this.handle = -1;
   }
   [Symbol.dispose](): void {
@@ -147,9 +169,12 @@ export class Event {
   constructor(opts: EventOptions = {}) {
     this.dev = deviceFor('cuda.Event', opts.device);
     this.enableTiming = opts.enableTiming ?? false;
-    const drv = this.dev.runtime.driver;
-    const h = (this.handle = drv.eventCreate(this.enableTiming, opts.blocking ?? false));
-    finalizers.register(this, () => drv.eventDestroy(h), this.token);
+    const dev = this.dev;
+    const h = (this.handle = dev.runtime.driver.eventCreate(this.enableTiming, opts.blocking ?? false));
+    finalizers.register(this, () => {
+      dev.makeCurrent();
+      dev.runtime.driver.eventDestroy(h);
+    }, this.token);
   }
 
   /** The handle, or an error naming `op` after dispose(). */
@@ -160,10 +185,11 @@ export class Event {
 
   /** Marks the work queued so far on `stream` (default: the current stream); the event completes when it is done. */
   record(stream?: Stream): this {
-    const h = this.live('cuda.Event.record');
-    if (stream && stream.device !== this.dev.index) throw new ValueError('cuda.Event.record', `the event is on cuda:${this.dev.index}, the stream on cuda:${stream.device}`);
+    const op = 'cuda.Event.record';
+    const h = this.live(op);
+    if (stream && stream.device !== this.dev.index) throw new ValueError(op, `the event is on cuda:${this.dev.index}, the stream on cuda:${stream.device}`);
     this.dev.makeCurrent();
-    this.dev.runtime.driver.eventRecord(h, stream ? stream.handle : currentStreamHandle(this.dev.index));
+    this.dev.runtime.driver.eventRecord(h, stream ? stream.live(op) : currentStreamHandle(this.dev.index));
     this.recorded = true;
     return this;
   }
@@ -217,6 +243,6 @@ export function defaultStream(device?: number): Stream {
  */
 export function stream<T>(s: Stream, fn: () => T): T {
   if (!(s instanceof Stream)) throw new ValueError('cuda.stream', `expected a fm.cuda.Stream, got ${typeof s}`);
-  if (s.handle === -1) throw new ValueError('cuda.stream', 'the stream was destroyed (dispose())');
-  return withStreamHandle(s.device, s.handle, fn);
+  s.live('cuda.stream');
+  return withStream(s.device, s, fn);
 }

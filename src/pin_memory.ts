@@ -31,6 +31,16 @@ export function pinMemory(t: Tensor): Tensor {
   return Tensor.fromStorage(new Storage(handle, backendFor(cpu), cpu), t.shape);
 }
 
+/** True when pinned memory can be had: a CUDA driver and GPU were found. */
+export function canPinMemory(): boolean {
+  try {
+    cudaRuntime();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True for a cpu tensor whose memory is pinned. */
 export function isPinned(t: Tensor): boolean {
   const data = (t.storage.handle as Partial<TsStorage>).data;

@@ -23,10 +23,15 @@ describe('autocast', () => {
       assert.equal(x.matmul(w.T).dtype, 'bfloat16');
       assert.equal(fm.conv2d(img, k).dtype, 'bfloat16');
       assert.equal(fm.convTranspose2d(img, k.transpose(0, 1)).dtype, 'bfloat16');
-      assert.equal(y.softmax(1).dtype, 'float32');
-      assert.equal(y.logSoftmax(1).dtype, 'float32');
-      assert.equal(F.layerNorm(y, [3]).dtype, 'float32');
+      // PyTorch's cpu list runs softmax and the norms in 16 bits (its cuda list, in float32).
+      assert.equal(y.softmax(1).dtype, 'bfloat16');
+      assert.equal(y.logSoftmax(1).dtype, 'bfloat16');
+      assert.equal(F.layerNorm(y, [3]).dtype, 'bfloat16');
       assert.equal(F.crossEntropy(y, fm.tensor([0n, 1n, 2n, 0n])).dtype, 'float32');
+      assert.equal(F.binaryCrossEntropy(y.sigmoid(), fm.ones([4, 3])).dtype, 'float32');
+      // Attention is one 16-bit op, softmax inside it included.
+      const q = fm.randn([2, 5, 8]);
+      assert.equal(F.scaledDotProductAttention(q, q, q, { isCausal: true }).dtype, 'bfloat16');
       assert.equal(F.mseLoss(y, fm.zeros([4, 3])).dtype, 'float32');
       // Elementwise ops keep their inputs' dtype; float64 is never cast.
       assert.equal(y.add(1).dtype, 'bfloat16');
@@ -37,6 +42,21 @@ describe('autocast', () => {
     });
     assert.equal(x.matmul(w.T).dtype, 'float32');
     assert.ok(!fm.isAutocastEnabled('cpu'));
+  });
+
+  test('norm layers take a 16-bit input with float32 parameters, compute in float32 and return the input\'s dtype', () => {
+    fm.manualSeed(7);
+    const x = fm.randn([4, 3, 5, 5]).bfloat16();
+    const bn = new fm.nn.BatchNorm2d(3);
+    const y = bn(x);
+    assert.equal(y.dtype, 'bfloat16');
+    assert.equal(bn.runningMean!.dtype, 'float32');
+    const want = new fm.nn.BatchNorm2d(3)(x.float()).data() as Float32Array;
+    (y.data() as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= 0.01 * Math.max(1, Math.abs(want[i]!)), `[${i}] ${v} vs ${want[i]}`));
+    const ln = new fm.nn.LayerNorm([5]);
+    assert.equal(ln(x).dtype, 'bfloat16');
+    assert.equal(new fm.nn.GroupNorm(3, 3)(x).dtype, 'bfloat16');
+    assert.equal(F.rmsNorm(fm.full([2, 4], 1e-3, { dtype: 'bfloat16' }), [4]).dtype, 'bfloat16');
   });
 
   test('the values are the 16-bit computation of the rounded inputs', () => {
@@ -153,6 +173,15 @@ describe('GradScaler', () => {
     assert.equal(scaler.stateDict()._growth_tracker, 0);
   });
 
+  test('the scale stays a finite float32: it does not grow past float32\'s range', () => {
+    const { w, opt } = setup();
+    const scaler = new fm.amp.GradScaler({ initScale: 2 ** 127, growthInterval: 1 });
+    w.grad = fm.ones([3]);
+    scaler.step(opt);
+    scaler.update();
+    assert.equal(scaler.getScale(), 2 ** 127);
+  });
+
   test('unscale_ before clipping, then step does not unscale again', () => {
     const { w, opt } = setup();
     const scaler = new fm.amp.GradScaler({ initScale: 4 });
@@ -177,6 +206,9 @@ describe('GradScaler', () => {
     raises(() => scaler.unscale_(opt), 'GradScaler.unscale_', /unscale_\(\) is being called after step\(\)/);
     scaler.update();
     raises(() => scaler.step(opt, () => w.sum()), 'GradScaler.step', /a closure is not supported while the scaler is enabled/);
+    w.grad = null;
+    raises(() => scaler.step(opt), 'GradScaler.step', /no inf checks were recorded for this optimizer: none of its parameters has a gradient/);
+    scaler.update(1);
     const h = fm.ones([2], { dtype: 'float16', requiresGrad: true });
     h.grad = fm.ones([2], { dtype: 'float16' });
     raises(() => scaler.unscale_(new fm.optim.SGD([h], { lr: 1 })), 'GradScaler.unscale_', /Attempting to unscale float16 gradients/);

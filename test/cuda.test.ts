@@ -301,7 +301,15 @@ describe('on the GPU', { skip: noGpu }, () => {
     s.synchronize();
     s.dispose();
     expectError(() => fm.cuda.stream(s, () => 0), fm.ValueError, 'cuda.stream', /the stream was destroyed/);
-    expectError(() => fm.cuda.defaultStream().dispose(), fm.ValueError, 'cuda.Stream.dispose', /the default stream cannot be destroyed/);
+    expectError(() => fm.cuda.defaultStream().dispose(), fm.ValueError, 'cuda.Stream.dispose', /this Stream wraps the default stream it does not own/);
+    const t = new fm.cuda.Stream();
+    fm.cuda.stream(t, () => {
+      // A host copy made inside a side stream is complete before that stream's kernels read it.
+      const w = fm.tensor([[1, 2], [3, 4]], { device: 'cuda' });
+      assert.deepEqual(w.matmul(w).toArray(), [[7, 10], [15, 22]]);
+      expectError(() => fm.cuda.currentStream().dispose(), fm.ValueError, 'cuda.Stream.dispose', /wraps a stream it does not own/);
+    });
+    t.dispose();
     fm.cuda.emptyCache();
   });
 

@@ -444,7 +444,7 @@ describe('atomic writes', () => {
     fm.save({ w: fm.ones([4]) }, file);
     const before = fs.readFileSync(file);
     const bad = fm.zeros([1000], { dtype: 'float64' });
-    bad.data = () => {
+    bad.storedData = () => {
       throw new Error('device read failed');
     };
     // F64 comes after I64 in the layout, so the int64 tensor is already written when bad is read.

@@ -1,6 +1,7 @@
 // Automatic mixed precision (PyTorch's torch.autocast): inside `autocast`, the ops that gain from
 // 16-bit floats (matrix products, linear, convolutions, attention) run in float16 or bfloat16,
-// and the ops that need range or precision (softmax, normalisation, losses) run in float32.
+// and the ops that need range or precision run in float32: losses on both device types, and on
+// cuda softmax and the normalisations too (PyTorch's cpu list leaves those in 16 bits).
 // The casts are ordinary differentiable ops, so gradients flow back in each leaf's own dtype.
 // The mode lives in an AsyncLocalStorage context, as grad mode does, so autocast(async () => ...)
 // keeps it across its own awaits only.
@@ -55,30 +56,50 @@ export function getAutocastDtype(deviceType: DeviceType = 'cuda'): AutocastDtype
 
 type Operand = Tensor | null | undefined;
 
+/** Which of PyTorch's lists an op is on: 16 bits; float32 on both device types; float32 on cuda only. */
+type Policy = 'lower' | 'float32' | 'float32Cuda';
+
 /** The target of `t` under the current autocast: float64 and non-float tensors are left alone, as PyTorch's. */
-function target(state: State, t: Operand, lower: boolean): DType | null {
+function target(state: State, t: Operand, policy: Policy): DType | null {
   if (!t || !isFloating(t.dtype) || t.dtype === 'float64') return null;
+  if (policy === 'float32Cuda' && t.device.type !== 'cuda') return null;
+  const lower = policy === 'lower';
   const low = state[t.device.type];
   if (low === null) return null;
   const want = lower ? low : 'float32';
   return t.dtype === want ? null : want;
 }
 
-function cast<T extends readonly Operand[]>(lower: boolean, ts: T): T {
+function cast<T extends readonly Operand[]>(policy: Policy, ts: T): T {
   const state = context.getStore();
   if (state === undefined || (state.cpu === null && state.cuda === null)) return ts;
   return ts.map((t) => {
-    const d = target(state, t, lower);
+    const d = target(state, t, policy);
     return d === null ? t : t!.to(d);
   }) as unknown as T;
 }
 
 /** The operands of an op that autocast runs in 16 bits (matmul, linear, convolution, attention), cast. */
 export function autocastLower<T extends readonly Operand[]>(...ts: T): T {
-  return cast(true, ts);
+  return cast('lower', ts);
 }
 
-/** The operands of an op that autocast runs in float32 (softmax, normalisation, losses), cast. */
+/** The operands of an op that autocast runs in float32 on both device types (the losses), cast. */
 export function autocastFloat32<T extends readonly Operand[]>(...ts: T): T {
-  return cast(false, ts);
+  return cast('float32', ts);
+}
+
+/** The operands of an op that autocast runs in float32 on cuda only (softmax, normalisations), cast. */
+export function autocastFloat32OnCuda<T extends readonly Operand[]>(...ts: T): T {
+  return cast('float32Cuda', ts);
+}
+
+/** True inside an enabled autocast for `t`'s device type (ops PyTorch refuses to autocast check it). */
+export function autocastActiveFor(t: Tensor): boolean {
+  return (context.getStore() ?? off)[t.device.type] !== null;
+}
+
+/** Runs `fn` with autocast off: the inside of an op autocast treats as one (attention). */
+export function withoutAutocast<T>(fn: () => T): T {
+  return context.getStore() === undefined ? fn() : context.run(off, fn);
 }

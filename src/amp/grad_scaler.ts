@@ -51,7 +51,7 @@ export class GradScaler {
   private growthTracker = 0;
   private readonly enabled: boolean;
   /** Per optimizer since the last update: how far it got, and whether its gradients overflowed. */
-  private readonly stages = new Map<Optimizer, { stage: Stage; foundInf: boolean }>();
+  private readonly stages = new Map<Optimizer, { stage: Stage; foundInf: boolean; checked: number }>();
 
   constructor(opts: GradScalerOptions = {}) {
     const { initScale = 2 ** 16, growthFactor = 2, backoffFactor = 0.5, growthInterval = 2000, enabled = true } = opts;
@@ -97,17 +97,18 @@ export class GradScaler {
     }
     const inv = 1 / this.scaleValue;
     const foundInf = noGrad(() => {
-      // One flag per device, read once: a sync per device, not per gradient.
+      // The scaled gradients are checked (as PyTorch's kernel does), then divided. One flag per
+      // device, read once: a sync per device, not per gradient.
       const byDevice = new Map<string, Tensor[]>();
       for (const g of grads) {
-        g.mul_(inv);
         const key = String(g.device);
         if (!byDevice.has(key)) byDevice.set(key, []);
         byDevice.get(key)!.push(g.isfinite().all());
+        g.mul_(inv);
       }
       return [...byDevice.values()].some((flags) => !stack(flags).all().item());
     });
-    this.stages.set(optimizer, { stage: 'unscaled', foundInf });
+    this.stages.set(optimizer, { stage: 'unscaled', foundInf, checked: grads.length });
   }
 
   /**
@@ -122,6 +123,7 @@ export class GradScaler {
     if (st?.stage === 'stepped') throw new ValueError(op, 'step() has already been called since the last update()');
     if (st === undefined) this.unscale_(optimizer);
     const now = this.stages.get(optimizer)!;
+    if (now.checked === 0) throw new ValueError(op, 'no inf checks were recorded for this optimizer: none of its parameters has a gradient (call backward first)');
     now.stage = 'stepped';
     return now.foundInf ? undefined : optimizer.step();
   }
@@ -137,11 +139,13 @@ export class GradScaler {
       this.scaleValue = newScale;
     } else {
       if (this.stages.size === 0) throw new ValueError('GradScaler.update', 'no inf checks were recorded before update(): call step() (or unscale_()) first');
+      // The scale is a float32, as PyTorch's; it grows only while the product stays finite.
       if ([...this.stages.values()].some((s) => s.foundInf)) {
-        this.scaleValue *= this.backoffFactor;
+        this.scaleValue = Math.fround(this.scaleValue * this.backoffFactor);
         this.growthTracker = 0;
       } else if (++this.growthTracker === this.growthInterval) {
-        this.scaleValue *= this.growthFactor;
+        const grown = Math.fround(this.scaleValue * this.growthFactor);
+        if (Number.isFinite(grown)) this.scaleValue = grown;
         this.growthTracker = 0;
       }
     }

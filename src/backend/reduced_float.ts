@@ -92,9 +92,10 @@ class Widened<S extends StorageHandle> {
       this.writeBack.push([v, t]);
       return t;
     }
+    // Written back through the view itself: the storage around it stays as it was (another
+    // output's elements, NaN payloads), even where the view has gaps.
     const t = this.spanCopy(v, true);
-    const [lo, n] = span(v);
-    this.writeBack.push([flat(v.storage, v.dtype, lo, n), flat(t.storage, 'float32', 0, n)]);
+    this.writeBack.push([v, t]);
     return t;
   }
 

@@ -9,9 +9,9 @@ import { specOf, type WorkerSpec } from './spec.js';
 import { WorkerFetcher, WorkerPool } from './workers.js';
 import { mapBatches, streamBatches, workerBatches, type Fetcher } from './fetchers.js';
 import { Tensor } from '../tensor/tensor.js';
-import { isBackendAvailable } from '../backend/registry.js';
+import { canPinMemory } from '../pin_memory.js';
 
-/** Options of DataLoader, as PyTorch's keyword arguments. Example: `{ batchSize: 64, shuffle: true, numWorkers: 2 }`. */
+/** pinMemory without CUDA warns once per process. */
 let warnedNoPin = false;
 
 /** `x` with every tensor in it (nested in arrays and plain objects) replaced by f(tensor). */
@@ -24,6 +24,7 @@ function mapTensors(x: unknown, f: (t: Tensor) => Tensor): unknown {
   return x;
 }
 
+/** Options of DataLoader, as PyTorch's keyword arguments. Example: `{ batchSize: 64, shuffle: true, numWorkers: 2 }`. */
 export interface DataLoaderOptions<T, B> {
   /** Samples per batch (default 1). */
   batchSize?: number;
@@ -218,7 +219,7 @@ export class DataLoader<T, B = Collated<Awaited<T>>> implements Iterable<B>, Asy
   /** The batch with its tensors pinned, when pinMemory asks and CUDA is there. */
   private pinned(batch: B): B {
     if (!this.pinMemory) return batch;
-    if (!isBackendAvailable('cuda')) {
+    if (!canPinMemory()) {
       if (!warnedNoPin) console.warn("fiamma: DataLoader's pinMemory is set but CUDA is not available: batches stay in ordinary memory");
       warnedNoPin = true;
       return batch;

@@ -44,7 +44,7 @@ function ownedArray(t: Tensor): TypedArray | undefined {
  */
 export function tensorToWire(t: Tensor, transfer: ArrayBuffer[], owned = false): WireTensor {
   let data = owned ? ownedArray(t) : undefined;
-  if (data === undefined || transfer.includes(data.buffer as ArrayBuffer)) data = t.data();
+  if (data === undefined || transfer.includes(data.buffer as ArrayBuffer)) data = t.storedData(); // bits for 16-bit floats, as the wire's dtype says
   transfer.push(data.buffer as ArrayBuffer);
   return { __fiammaTensor: 1, dtype: t.dtype, shape: [...t.shape], data };
 }

@@ -208,7 +208,8 @@ export class NcclGroup implements ProcessGroup {
   private scratch(): { buf: number; free: () => void } {
     const block = this.device.allocator.allocate(4);
     let freed = false;
-    return { buf: block.ptr, free: () => void (freed || ((freed = true), this.device.allocator.release(block.ptr, block.size))) };
+    // The device's context is made current first: with side streams, the release records events in it.
+    return { buf: block.ptr, free: () => void (freed || ((freed = true), this.device.makeCurrent(), this.device.allocator.release(block.ptr, block.size))) };
   }
 
   /** Queues a collective on the stream, then an event after it that the Work polls. */

@@ -10,7 +10,7 @@ import { noGrad } from '../autograd/grad_mode.js';
 import { reshape, squeeze } from './shape.js';
 import { where } from './math.js';
 import { softmaxComposite } from '../ops/prims/softmax.js';
-import { autocastFloat32 } from '../amp/autocast.js';
+import { autocastFloat32OnCuda } from '../amp/autocast.js';
 
 /** Dims to reduce: one, several, or all (omitted / null). */
 export type Dims = number | readonly number[] | null | undefined;
@@ -168,13 +168,13 @@ export function any(x: Tensor, dim?: Dims, opts?: ReduceOptions): Tensor {
  * backend has it. Example: `fm.softmax(logits, -1)`.
  */
 export function softmax(x: Tensor, dim: number): Tensor {
-  [x] = autocastFloat32(x);
+  [x] = autocastFloat32OnCuda(x);
   const d = normDim('softmax', dim, x.ndim);
   return isFloating(x.dtype) && x.ndim > 0 ? applyOp('softmax', [x], { dim: d, log: false }) : softmaxComposite(x, d, false);
 }
 /** log(softmax(x)) along dim, computed stably (fused as softmax). Example: `fm.logSoftmax(logits, 1)`. */
 export function logSoftmax(x: Tensor, dim: number): Tensor {
-  [x] = autocastFloat32(x);
+  [x] = autocastFloat32OnCuda(x);
   const d = normDim('logSoftmax', dim, x.ndim);
   return isFloating(x.dtype) && x.ndim > 0 ? applyOp('softmax', [x], { dim: d, log: true }) : softmaxComposite(x, d, true);
 }

@@ -2,8 +2,7 @@
 // encoder and one decoder; shared storage is kept through aliases (see aliases.ts).
 import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
-import { bytesPerElement, isReducedFloat } from '../dtype.js';
-import { toReducedBits } from '../half.js';
+import { bytesPerElement } from '../dtype.js';
 import { ValueError } from '../errors.js';
 import { fromValues } from '../functional/creation.js';
 import { fileDTypeOf, fileDTypes, fromFileBytes, toFileBytes } from './dtypes.js';
@@ -77,8 +76,7 @@ export function encode(op: string, tensors: Record<string, Tensor>, opts: SaveOp
     yield header;
     for (const { t, bytes } of layout) {
       // data() reads through the tensor's backend (a device copy for cuda) and makes views contiguous.
-      // float16 / bfloat16 values come back as float32, exactly: encoding them again gives their bits.
-      if (bytes > 0) yield toFileBytes(isReducedFloat(t.dtype) ? toReducedBits(t.data(), t.dtype) : t.data());
+      if (bytes > 0) yield toFileBytes(t.storedData()); // float16 / bfloat16: their bits, NaN payloads included
     }
   })();
 }

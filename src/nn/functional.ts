@@ -7,8 +7,8 @@ import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
 import type { Generator } from '../functional/random.js';
-import { autocastFloat32, autocastLower } from '../amp/autocast.js';
-import { isFloating } from '../dtype.js';
+import { autocastFloat32OnCuda, autocastLower, withoutAutocast } from '../amp/autocast.js';
+import { isFloating, isReducedFloat } from '../dtype.js';
 
 export { conv1d, conv2d, convTranspose1d, convTranspose2d, maxPool1d, maxPool2d, avgPool1d, avgPool2d, unfold, fold } from '../functional/conv.js';
 export { relu, relu6, gelu, silu, mish, selu, elu, leakyRelu, softplus, hardtanh, sigmoid, logSigmoid, tanh } from '../functional/math.js';
@@ -73,6 +73,7 @@ function perChannel(v: Tensor, x: Tensor): Tensor {
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: { weight?: Tensor | null; bias?: Tensor | null; training?: boolean; momentum?: number; eps?: number } = {}): Tensor {
   const { weight, bias, training = false, momentum = 0.1, eps = 1e-5 } = opts;
+  if (mixed(x, runningMean, runningVar, weight, bias)) return batchNorm(x.float(), runningMean, runningVar, opts).to(x.dtype);
   if (x.ndim < 2) throw new ShapeError('batchNorm', `expected at least 2-D input [N, C, ...], got ${fmtShape(x.shape)}`);
   const c = x.shape[1]!;
   for (const [what, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
@@ -101,9 +102,22 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   return y;
 }
 
+/**
+ * A 16-bit input with float32 parameters or statistics (a bfloat16 model's activations through
+ * float32 norm layers, as autocast leaves them): the norms compute in float32 and return the
+ * input's dtype, as PyTorch's mixed-type norm kernels do, rather than promoting the output.
+ */
+function mixed(x: Tensor, ...params: (Tensor | null | undefined)[]): boolean {
+  return isReducedFloat(x.dtype) && params.some((p) => p && p.dtype === 'float32');
+}
+
+/** Machine epsilon by float dtype (torch.finfo(dtype).eps): rmsNorm's default eps. */
+const floatEpsilon = { float16: 2 ** -10, bfloat16: 2 ** -7, float32: 2 ** -23, float64: 2 ** -52 };
+
 /** Normalises over the last dims (`normalizedShape`), then scales and shifts. Example: `F.layerNorm(x, [512], w, b)`. */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  [x, weight, bias] = autocastFloat32(x, weight, bias);
+  [x, weight, bias] = autocastFloat32OnCuda(x, weight, bias);
+  if (mixed(x, weight, bias)) return layerNorm(x.float(), normalizedShape, weight, bias, eps).to(x.dtype);
   const k = normalizedShape.length;
   if (k === 0) throw new ValueError('layerNorm', 'normalizedShape must name at least one dim (the last dims of the input), got []');
   if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
@@ -136,20 +150,21 @@ function fusedLayerNorm(x: Tensor, normalizedShape: readonly number[], weight: T
 
 /** Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as PyTorch). */
 export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, eps?: number): Tensor {
-  [x, weight] = autocastFloat32(x, weight);
+  [x, weight] = autocastFloat32OnCuda(x, weight);
   const k = normalizedShape.length;
   if (x.shape.slice(x.ndim - k).join() !== normalizedShape.join()) {
     throw new ShapeError('rmsNorm', `input of shape ${fmtShape(x.shape)} does not end with the normalized shape ${fmtShape(normalizedShape)}`);
   }
   const dims = [...Array(k).keys()].map((i) => x.ndim - k + i);
-  const e = eps ?? (x.dtype === 'float64' ? 2.220446049250313e-16 : 1.1920928955078125e-7);
+  const e = eps ?? floatEpsilon[x.dtype as keyof typeof floatEpsilon] ?? floatEpsilon.float32;
   const y = x.mul(x.square().mean(dims, { keepdim: true }).add(e).rsqrt());
   return weight ? y.mul(weight) : y;
 }
 
 /** Group normalisation: channels split into numGroups groups, each normalised over its channels and positions. */
 export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  [x, weight, bias] = autocastFloat32(x, weight, bias);
+  [x, weight, bias] = autocastFloat32OnCuda(x, weight, bias);
+  if (mixed(x, weight, bias)) return groupNorm(x.float(), numGroups, weight, bias, eps).to(x.dtype);
   if (x.ndim < 2) throw new ShapeError('groupNorm', `expected input [N, C, ...], got ${fmtShape(x.shape)}`);
   const [n, c] = [x.shape[0]!, x.shape[1]!];
   if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) throw new ValueError('groupNorm', `expected the number of channels (${c}) to be divisible by numGroups (${numGroups})`);
@@ -201,7 +216,7 @@ export function embedding(input: Tensor, weight: Tensor, opts: { paddingIdx?: nu
 /** x / max(||x||_p, eps) along dim. */
 export function normalize(x: Tensor, opts: { p?: number; dim?: number; eps?: number } = {}): Tensor {
   const { p = 2, dim = 1, eps = 1e-12 } = opts;
-  [x] = autocastFloat32(x);
+  [x] = autocastFloat32OnCuda(x);
   return x.div(fm.norm(x, p, dim, { keepdim: true }).clampMin(eps).expandAs(x));
 }
 
@@ -359,6 +374,12 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2 || q.shape[q.ndim - 1] !== k.shape[k.ndim - 1] || k.shape[k.ndim - 2] !== v.shape[v.ndim - 2]) {
     throw new ShapeError('scaledDotProductAttention', `expected query [..., L, E], key [..., S, E] and value [..., S, Ev], got ${fmtShape(q.shape)}, ${fmtShape(k.shape)} and ${fmtShape(v.shape)}`);
   }
+  // Autocast runs attention as one 16-bit op, softmax included (PyTorch's kernel does).
+  [q, k, v] = autocastLower(q, k, v);
+  return withoutAutocast(() => attention(q, k, v, opts));
+}
+
+function attention(q: Tensor, k: Tensor, v: Tensor, opts: { attnMask?: Tensor | null; dropoutP?: number; isCausal?: boolean; scale?: number; generator?: Generator }): Tensor {
   const L = q.shape[q.ndim - 2]!;
   const S = k.shape[k.ndim - 2]!;
   const scale = opts.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!);
@@ -381,7 +402,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
  * Example: `F.cosineSimilarity(a, b, -1)`.
  */
 export function cosineSimilarity(x1: Tensor, x2: Tensor, dim = 1, eps = 1e-8): Tensor {
-  [x1, x2] = autocastFloat32(x1, x2);
+  [x1, x2] = autocastFloat32OnCuda(x1, x2);
   const unit = (x: Tensor) => x.div(fm.norm(x, 2, dim, { keepdim: true }).clampMin(eps));
   return unit(x1).mul(unit(x2)).sum(dim);
 }

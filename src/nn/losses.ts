@@ -5,7 +5,7 @@ import * as fm from '../index.js';
 import { DTypeError, ShapeError, ValueError, asOpError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
 import { applyOp, backendOf } from '../ops/dispatch.js';
-import { autocastFloat32 } from '../amp/autocast.js';
+import { autocastActiveFor, autocastFloat32 } from '../amp/autocast.js';
 import { isFloating } from '../dtype.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -184,6 +184,9 @@ function fusedCrossEntropy(input: Tensor, target: Tensor, ignoreIndex: number, r
 
 /** Binary cross entropy of probabilities (logs clamped at -100, as PyTorch). */
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+  if (input.device.type === 'cuda' && autocastActiveFor(input)) {
+    throw new ValueError('binaryCrossEntropy', 'binaryCrossEntropy (BCELoss) is unsafe to autocast, as in PyTorch: use binaryCrossEntropyWithLogits (BCEWithLogitsLoss), which takes the logits and is safe, or run it outside autocast on float32 inputs');
+  }
   [input, target] = autocastFloat32(input, target);
   sameShape('binaryCrossEntropy', input, target, opts.reduction);
   const l = target.mul(input.log().clampMin(-100)).add(target.neg().add(1).mul(input.neg().add(1).log().clampMin(-100))).neg();

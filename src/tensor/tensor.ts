@@ -233,16 +233,21 @@ export class Tensor {
    * float16 and bfloat16, whose every value is a float32). Example: `x.data()`.
    */
   data(): TypedArray {
+    const values = this.storedData();
+    return isReducedFloat(this.dtype) ? fromReducedBits(values as Uint16Array, this.dtype) : values;
+  }
+
+  /**
+   * The elements as storage holds them, in row-major order, as a new typed array: data(), but the
+   * bits of float16 and bfloat16 (Uint16Array). For files and messages that carry the dtype.
+   */
+  storedData(): TypedArray {
     this.assertLive();
-    const dtype = this.dtype;
-    const values = (() => {
-      if (this.isContiguous()) return this.storage.backend.read(this.storage.handle, this.offset, this.numel());
-      const c = this.contiguous();
-      const v = c.storage.backend.read(c.storage.handle, c.offset, c.numel());
-      c.dispose();
-      return v;
-    })();
-    return isReducedFloat(dtype) ? fromReducedBits(values as Uint16Array, dtype) : values;
+    if (this.isContiguous()) return this.storage.backend.read(this.storage.handle, this.offset, this.numel());
+    const c = this.contiguous();
+    const v = c.storage.backend.read(c.storage.handle, c.offset, c.numel());
+    c.dispose();
+    return v;
   }
 
   /** The value of a one-element tensor as a JS number (1 or 0 for bool). Example: `loss.item()`. */

@@ -2,7 +2,7 @@
 // (../../ops/elementwise.ts) for every dtype it takes, casts, fills, where, reductions, scans and
 // gather/scatter. Loops are strided; contiguous ones are flat, vectorisable and split among
 // OpenMP threads when large enough to pay for it.
-import type { DType } from '../../dtype.js';
+import { isFloating, type DType } from '../../dtype.js';
 import { unaryOps, binaryOps } from '../../ops/elementwise.js';
 import { scalarMathC } from '../../ops/scalar_math.js';
 import type { ReduceOpName, ScanOpName } from '../interface.js';
@@ -399,7 +399,7 @@ const reducers: Record<ReduceOpName, { init: string; step: string; result: strin
 export function reduceOutType(op: ReduceOpName, d: DType): DType {
   if (op === 'argmax' || op === 'argmin') return 'int64';
   if (op === 'all' || op === 'any') return 'bool';
-  if (op === 'sum' || op === 'prod') return d === 'float32' || d === 'float64' ? d : 'int64';
+  if (op === 'sum' || op === 'prod') return isFloating(d) ? d : 'int64';
   return d;
 }
 

@@ -1,7 +1,8 @@
 // The cuda backend: device memory from a caching allocator, kernels generated per op and dtype
 // (codegen.ts) compiled by NVRTC on first use, cuBLAS for float products. Every kernel is
-// launched on the legacy default stream without waiting; the host waits only when it reads
-// values (read(), and the index check of gather/scatter), as PyTorch does.
+// launched without waiting on the current stream (the legacy default stream, or a side stream
+// inside fm.cuda.stream); the host waits only when it reads values (read(), and the index check
+// of gather/scatter), as PyTorch does.
 import type { Backend, ReduceOpName, ScanOpName, StorageHandle, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { bytesPerElement, isFloating, typedArrayFor, type DType } from '../../dtype.js';
@@ -66,7 +67,8 @@ export class CudaDevice {
   readonly sms: number;
   readonly allocator: CachingAllocator;
   private readonly kernels = new Map<string, number>();
-  private blas: Cublas | undefined;
+  /** A cuBLAS handle per stream: one handle's workspace must not serve two streams at once. */
+  private readonly blas = new Map<number, Cublas>();
   /** Where gather/scatter record the first bad index (all ones when none). */
   private errorFlag = 0;
   private readonly launch: (...a: unknown[]) => number;
@@ -113,10 +115,26 @@ export class CudaDevice {
 
   get cublas(): Cublas {
     this.makeCurrent();
-    const b = (this.blas ??= new Cublas());
+    const stream = this.stream;
+    let b = this.blas.get(stream);
+    if (!b) {
+      this.blas.set(stream, (b = new Cublas()));
+      b.setStream(stream);
+    }
     b.setTf32(this.runtime.tf32);
-    b.setStream(this.stream);
     return b;
+  }
+
+  /**
+   * Host to device. Inside a side stream, the copy is queued on it and waited for: the legacy
+   * stream's synchronous copy may still be in flight when it returns, unordered with that stream.
+   */
+  copyToDevice(dst: number, src: ArrayBufferView, bytes: number): void {
+    const s = this.stream;
+    const drv = this.runtime.driver;
+    if (s === 0) return drv.copyToDevice(dst, src, bytes);
+    drv.copyToDeviceAsync(dst, src, bytes, s);
+    drv.streamSynchronize(s);
   }
 
   /** The stream this device's work goes to now (0: the legacy default stream). */
@@ -167,7 +185,7 @@ export class CudaDevice {
     return this.errorFlag;
   }
   clearFlag(): void {
-    this.runtime.driver.copyToDevice(this.errorFlag, BigUint64Array.of(0xffffffffffffffffn), 8);
+    this.copyToDevice(this.errorFlag, BigUint64Array.of(0xffffffffffffffffn), 8);
   }
   /** The first bad index position of the last gather/scatter, or -1 (waits for the device). */
   badPosition(): number {
@@ -239,8 +257,9 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
     name: 'cuda',
     device: dev,
     needsRelease: true,
-    // cuBLAS multiplies float16 / bfloat16 itself, on tensor cores (the rest goes through float32).
-    reducedFloatKernels: ['matmul'],
+    // cuBLAS multiplies float16 / bfloat16 itself, on tensor cores (the rest goes through float32);
+    // before Ampere (sm_80) it has no bfloat16 products, so those GPUs multiply float32 stand-ins.
+    reducedFloatKernels: dev.arch >= 80 ? ['matmul'] : [],
     allocate(dtype, n) {
       if (n === 0) return new CudaStorage(dtype, 0, 0, 0, dev);
       dev.makeCurrent();
@@ -256,7 +275,7 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
     write(s, values, offset) {
       if (values.length === 0) return;
       dev.makeCurrent();
-      drv.copyToDevice(s.ptr + offset * bytesPerElement(s.dtype), values, values.length * bytesPerElement(s.dtype));
+      dev.copyToDevice(s.ptr + offset * bytesPerElement(s.dtype), values, values.length * bytesPerElement(s.dtype));
     },
     writeNonBlocking(s, values, offset) {
       if (values.length === 0) return true;

@@ -1,8 +1,10 @@
 // Page-locked ("pinned") host memory for cpu tensors (Tensor.pinMemory(), DataLoader's
 // pinMemory): the GPU's copy engines read it directly, so a copy from it to the device can be
 // queued on a stream and return at once (to('cuda', { nonBlocking: true })). The memory is the
-// driver's (cuMemHostAlloc), viewed by a typed array; it goes back with cuMemFreeHost when the
-// storage is disposed or collected, after the copies queued from it are done.
+// driver's (cuMemHostAlloc), viewed by a typed array. As PyTorch's caching host allocator, a
+// block whose storage is disposed or collected is kept by size and handed out again once the
+// copies queued from it are done: cuMemHostAlloc and cuMemFreeHost are slow, and the free waits
+// for the device, which a loader pinning every batch would pay each time.
 import { createRequire } from 'node:module';
 import { bytesPerElement, type DType, type TypedArray } from '../../dtype.js';
 import { TsStorage } from '../ts/storage.js';
@@ -22,60 +24,103 @@ const PORTABLE = 1;
 interface Block {
   readonly dev: CudaDevice;
   readonly pointer: unknown;
+  readonly buffer: ArrayBuffer;
+  readonly bytes: number;
   /** Events of the copies queued from this memory and not yet known to be done. */
   readonly copies: number[];
-  freed: boolean;
+  /** False once its storage is gone (the block is cached, or freed). */
+  inUse: boolean;
 }
+
+/** Cached blocks by byte size, and their total; past CACHE_MAX_BYTES blocks are freed instead. */
+const cache = new Map<number, Block[]>();
+let cachedBytes = 0;
+const CACHE_MAX_BYTES = 1 << 30;
 
 /** The blocks by the ArrayBuffer that views them: how a copy knows that its source is pinned. */
 const blocks = new WeakMap<ArrayBufferLike, Block>();
 
-function freeBlock(b: Block): void {
-  if (b.freed) return;
-  b.freed = true;
+/** Drops the events of copies that are done; true when none is left pending. */
+function copiesDone(b: Block): boolean {
   const drv = b.dev.runtime.driver;
-  for (const e of b.copies) {
-    drv.eventSynchronize(e);
-    drv.eventDestroy(e);
-  }
-  drv.check('cuMemFreeHost', drv.fn('int cuMemFreeHost(void *p)')(b.pointer));
-}
-const collected = new FinalizationRegistry<Block>(freeBlock);
-
-/** A ts storage of `numel` elements in pinned memory, allocated through `dev`'s context. */
-export function pinnedStorage(dev: CudaDevice, dtype: DType, numel: number): TsStorage {
-  dev.makeCurrent();
-  const drv = dev.runtime.driver;
-  const bytes = Math.max(1, numel * bytesPerElement(dtype));
-  const out: unknown[] = [null];
-  drv.check('cuMemHostAlloc', drv.fn('int cuMemHostAlloc(_Out_ void **pp, size_t bytes, uint32_t flags)')(out, bytes, PORTABLE), 'pinMemory');
-  const block: Block = { dev, pointer: out[0], copies: [], freed: false };
-  const buffer = koffi.view(out[0], bytes) as ArrayBuffer;
-  blocks.set(buffer, block);
-  const storage = new TsStorage(dtype, new arrays[dtype](buffer, 0, numel), () => {
-    collected.unregister(block);
-    freeBlock(block);
-  });
-  collected.register(storage, block, block);
-  return storage;
-}
-
-/** True when `values` lie in pinned memory that is still allocated. */
-export function isPinnedArray(values: ArrayBufferView): boolean {
-  const b = blocks.get(values.buffer);
-  return b !== undefined && !b.freed;
-}
-
-/** Notes a copy queued from pinned `values` (its event recorded after it), so the memory outlives it. */
-export function notePinnedCopy(values: ArrayBufferView, event: number): void {
-  const b = blocks.get(values.buffer)!;
-  const drv = b.dev.runtime.driver;
-  // Copies already done need no waiting: keep the list short.
   for (let i = b.copies.length - 1; i >= 0; i--) {
     if (drv.eventQuery(b.copies[i]!)) {
       drv.eventDestroy(b.copies[i]!);
       b.copies.splice(i, 1);
     }
   }
+  return b.copies.length === 0;
+}
+
+/** A block whose storage is gone: cached for reuse, or (over the cache's bound) freed once its copies are done. */
+function retire(b: Block): void {
+  if (!b.inUse) return;
+  b.inUse = false;
+  if (cachedBytes + b.bytes <= CACHE_MAX_BYTES) {
+    let list = cache.get(b.bytes);
+    if (!list) cache.set(b.bytes, (list = []));
+    list.push(b);
+    cachedBytes += b.bytes;
+    return;
+  }
+  b.dev.makeCurrent();
+  const drv = b.dev.runtime.driver;
+  for (const e of b.copies) {
+    drv.eventSynchronize(e);
+    drv.eventDestroy(e);
+  }
+  blocks.delete(b.buffer);
+  drv.check('cuMemFreeHost', drv.fn('int cuMemFreeHost(void *p)')(b.pointer));
+}
+const collected = new FinalizationRegistry<Block>((b) => {
+  try {
+    retire(b);
+  } catch {
+    // from the collector there is no caller to tell: the context is gone or the driver failed
+  }
+});
+
+/** A cached block of `bytes` whose copies are done, taken from the cache; else undefined. */
+function fromCache(bytes: number): Block | undefined {
+  const list = cache.get(bytes);
+  const i = list?.findIndex(copiesDone) ?? -1;
+  if (i < 0) return undefined;
+  const [b] = list!.splice(i, 1);
+  cachedBytes -= bytes;
+  return b;
+}
+
+/** A ts storage of `numel` elements in pinned memory, allocated through `dev`'s context. */
+export function pinnedStorage(dev: CudaDevice, dtype: DType, numel: number): TsStorage {
+  dev.makeCurrent();
+  const drv = dev.runtime.driver;
+  const bytes = Math.max(1, numel * bytesPerElement(dtype));
+  let block = fromCache(bytes);
+  if (!block) {
+    const out: unknown[] = [null];
+    drv.check('cuMemHostAlloc', drv.fn('int cuMemHostAlloc(_Out_ void **pp, size_t bytes, uint32_t flags)')(out, bytes, PORTABLE), 'pinMemory');
+    const buffer = koffi.view(out[0], bytes) as ArrayBuffer;
+    block = { dev, pointer: out[0], buffer, bytes, copies: [], inUse: false };
+    blocks.set(buffer, block);
+  }
+  const b = block;
+  b.inUse = true;
+  const storage = new TsStorage(dtype, new arrays[dtype](b.buffer, 0, numel), () => {
+    collected.unregister(b);
+    retire(b);
+  });
+  collected.register(storage, b, b);
+  return storage;
+}
+
+/** True when `values` lie in pinned memory that a live storage holds. */
+export function isPinnedArray(values: ArrayBufferView): boolean {
+  return blocks.get(values.buffer)?.inUse ?? false;
+}
+
+/** Notes a copy queued from pinned `values` (its event recorded after it), so the memory is not reused before it is done. */
+export function notePinnedCopy(values: ArrayBufferView, event: number): void {
+  const b = blocks.get(values.buffer)!;
+  copiesDone(b); // keeps the list short
   b.copies.push(event);
 }

@@ -3,16 +3,21 @@
 // async fn keeps its stream across its own awaits only.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-const context = new AsyncLocalStorage<ReadonlyMap<number, number>>();
+/** A stream as the context holds it: the Stream object itself, so that it stays alive (and its
+    driver stream undestroyed) while an async fn that runs on it is pending. */
+interface StreamRef {
+  readonly handle: number;
+}
+const context = new AsyncLocalStorage<ReadonlyMap<number, StreamRef>>();
 
 /** The stream handle that work for device `index` goes to now (0: the legacy default stream). */
 export function currentStreamHandle(index: number): number {
-  return context.getStore()?.get(index) ?? 0;
+  return context.getStore()?.get(index)?.handle ?? 0;
 }
 
-/** Runs `fn` with device `index`'s work going to stream `handle`. */
-export function withStreamHandle<T>(index: number, handle: number, fn: () => T): T {
+/** Runs `fn` with device `index`'s work going to `stream`. */
+export function withStream<T>(index: number, stream: StreamRef, fn: () => T): T {
   const next = new Map(context.getStore() ?? []);
-  next.set(index, handle);
+  next.set(index, stream);
   return context.run(next, fn);
 }
