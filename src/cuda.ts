@@ -1,23 +1,9 @@
 // `fm.cuda`: the GPUs as PyTorch's torch.cuda shows them: availability, devices and their
 // properties, the current device, synchronisation, and the caching allocator's statistics.
-import { cudaRuntime, type CudaDevice } from './backend/cuda/index.js';
-import { DeviceError, ValueError } from './errors.js';
+import { cudaRuntime } from './backend/cuda/index.js';
+import { deviceOf, isAvailable } from './cuda_device.js';
 import { setCurrentCudaDevice, currentCudaDevice } from './device.js';
 import { manualSeed as seedAll } from './functional/random.js';
-
-function runtimeOrThrow(op: string) {
-  try {
-    return cudaRuntime();
-  } catch (e) {
-    throw new DeviceError(op, `CUDA is not available: ${(e as Error).message}`);
-  }
-}
-
-function deviceOf(op: string, index?: number | string): CudaDevice {
-  const i = index === undefined ? currentCudaDevice() : typeof index === 'number' ? index : Number(/^cuda(?::(\d+))?$/.exec(index)?.[1] ?? (index === 'cuda' ? currentCudaDevice() : NaN));
-  if (!Number.isInteger(i)) throw new ValueError(op, `expected a device index or 'cuda:N', got ${String(index)}`);
-  return runtimeOrThrow(op).device(i);
-}
 
 /** What getDeviceProperties() tells of a GPU. */
 export interface CudaDeviceProperties {
@@ -30,15 +16,7 @@ export interface CudaDeviceProperties {
 
 const MiB = 1 << 20;
 
-/** True when a CUDA driver, a GPU and the CUDA libraries were found. Example: `fm.cuda.isAvailable()`. */
-export function isAvailable(): boolean {
-  try {
-    cudaRuntime();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAvailable } from './cuda_device.js';
 
 /** Why CUDA is not available (undefined when it is): which piece is missing and where it was looked for. */
 export function unavailableReason(): string | undefined {

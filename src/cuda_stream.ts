@@ -4,21 +4,14 @@
 // between them is the caller's to set with events (waitEvent, waitStream), as in PyTorch. Memory
 // freed while side streams exist is reused only once the work queued before the free, on every
 // stream, is done (backend/cuda/allocator.ts), so no tensor's memory is overwritten early.
-import { cudaRuntime, type CudaDevice } from './backend/cuda/index.js';
+import type { CudaDevice } from './backend/cuda/index.js';
+import { deviceOf } from './cuda_device.js';
 import { currentStreamHandle, withStream } from './backend/cuda/stream_context.js';
-import { currentCudaDevice } from './device.js';
-import { DeviceError, ValueError } from './errors.js';
+import { ValueError } from './errors.js';
 
+/** The device `device` names (default the current one), made current. */
 function deviceFor(op: string, device: number | undefined): CudaDevice {
-  let runtime;
-  try {
-    runtime = cudaRuntime();
-  } catch (e) {
-    throw new DeviceError(op, `CUDA is not available: ${(e as Error).message}`);
-  }
-  const index = device ?? currentCudaDevice();
-  if (!Number.isInteger(index) || index < 0 || index >= runtime.count) throw new ValueError(op, `device must be an index below ${runtime.count}, got ${String(device)}`);
-  const d = runtime.device(index);
+  const d = deviceOf(op, device);
   d.makeCurrent();
   return d;
 }
@@ -40,7 +33,7 @@ function retire(dev: CudaDevice, handle: number): void {
   dev.makeCurrent();
   const drv = dev.runtime.driver;
   drv.streamSynchronize(handle);
-  dev.sideStreams.delete(handle);
+  dev.dropStream(handle);
   drv.streamDestroy(handle);
 }
 

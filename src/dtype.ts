@@ -10,7 +10,7 @@ export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Arra
 type Category = 0 | 1 | 2; // bool < integer < floating
 
 interface DTypeInfo {
-  readonly array: { new (n: number): TypedArray; BYTES_PER_ELEMENT: number };
+  readonly array: { new (n: number): TypedArray; new (b: ArrayBufferLike, byteOffset: number, length: number): TypedArray; BYTES_PER_ELEMENT: number };
   readonly category: Category;
   /** Position in the promotion lattice within the category (wider is larger). */
   readonly rank: number;
@@ -47,7 +47,8 @@ export function isIntegral(d: DType, includeBool = false): boolean {
  * True for float16 and bfloat16: storage holds their bits (Uint16Array) and kernels compute in
  * float32, rounding each result, as PyTorch's CPU kernels do.
  */
-export function isReducedFloat(d: DType): d is 'float16' | 'bfloat16' {
+export type ReducedFloat = 'float16' | 'bfloat16';
+export function isReducedFloat(d: DType): d is ReducedFloat {
   return d === 'float16' || d === 'bfloat16';
 }
 /** Bytes one element takes in storage. */
@@ -57,6 +58,11 @@ export function bytesPerElement(d: DType): number {
 /** A zeroed typed array holding n elements of dtype d (the bits, for float16 and bfloat16). */
 export function typedArrayFor(d: DType, n: number): TypedArray {
   return new info[d].array(n);
+}
+
+/** A typed array of dtype d over `n` elements of existing memory (no copy). */
+export function typedArrayOver(d: DType, buffer: ArrayBufferLike, byteOffset: number, n: number): TypedArray {
+  return new info[d].array(buffer, byteOffset, n);
 }
 
 let defaultFloat: 'float32' | 'float64' = 'float32';

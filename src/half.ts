@@ -2,6 +2,8 @@
 // c10::BFloat16 do (to nearest, ties to even; NaN to one quiet pattern). Storage of these dtypes
 // holds the bits (Uint16Array); every kernel computes in float32.
 
+import type { ReducedFloat } from './dtype.js';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -62,8 +64,6 @@ export function bfloat16BitsToFloat(b: number): number {
   return f32[0]!;
 }
 
-/** The 16-bit float dtypes: stored as bits, computed in float32. */
-export type ReducedFloat = 'float16' | 'bfloat16';
 
 /** Bits of `values` in `dtype`. */
 export function toReducedBits(values: ArrayLike<number | bigint>, dtype: ReducedFloat): Uint16Array {

@@ -84,6 +84,16 @@ describe('autocast', () => {
     });
   });
 
+  test('backward is never autocast: a float32 product differentiated inside autocast keeps float32 gradients', () => {
+    const x = fm.randn([3, 5]);
+    const w = fm.randn([5, 4], { requiresGrad: true });
+    const up = fm.randn([3, 4]);
+    const y = x.matmul(w);
+    fm.autocast(cpuBf16, () => y.backward(up));
+    assert.equal(w.grad!.dtype, 'float32');
+    assert.deepEqual(Array.from(w.grad!.data() as Float32Array), Array.from(x.T.matmul(up).data() as Float32Array));
+  });
+
   test('enabled: false turns it off inside; it nests and ends with its function, async included', async () => {
     const a = fm.randn([2, 2]);
     fm.autocast(cpuBf16, () => {

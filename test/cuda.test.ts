@@ -52,7 +52,7 @@ describe('cuda libraries', () => {
     expectError(() => new fm.cuda.Event({ enableTiming: true }), fm.DeviceError, 'cuda.Event', /CUDA is not available: libcuda\.so\.1/);
     expectError(() => new fm.cuda.Stream(), fm.DeviceError, 'cuda.Stream', /CUDA is not available: libcuda\.so\.1/);
     expectError(() => fm.cuda.currentStream(), fm.DeviceError, 'cuda.currentStream', /CUDA is not available/);
-    expectError(() => fm.ones([2]).pinMemory(), fm.DeviceError, 'pinMemory', /pinned memory needs CUDA, which is not available: libcuda\.so\.1/);
+    expectError(() => fm.ones([2]).pinMemory(), fm.DeviceError, 'pinMemory', /CUDA is not available: libcuda\.so\.1/);
     assert.equal(fm.ones([2]).isPinned(), false);
   });
 });
@@ -109,13 +109,13 @@ describe('cuda allocator sizes', () => {
   }
 
   test('with side streams, a freed block waits for an event on every stream before it is reused', () => {
-    let streams = [0];
+    const side = new Set<number>();
     const { driver, done, recorded } = fakeDriver();
-    const alloc = new CachingAllocator(driver, 'pretend', () => streams);
+    const alloc = new CachingAllocator(driver, 'pretend', side);
     const a = alloc.allocate(1000);
     alloc.release(a.ptr, a.size);
     assert.equal(alloc.allocate(1000).ptr, a.ptr, 'one stream: reused at once');
-    streams = [0, 77];
+    side.add(77);
     const b = alloc.allocate(1000);
     alloc.release(b.ptr, b.size);
     assert.deepEqual(recorded.map(([, s]) => s), [0, 77]);
@@ -129,7 +129,7 @@ describe('cuda allocator sizes', () => {
 
   test('out of memory: blocks waiting for side streams are reclaimed after a synchronize before giving up', () => {
     const { driver } = fakeDriver(4096);
-    const alloc = new CachingAllocator(driver, 'pretend', () => [0, 5]);
+    const alloc = new CachingAllocator(driver, 'pretend', new Set([5]));
     const a = alloc.allocate(4000);
     alloc.release(a.ptr, a.size);
     assert.equal(alloc.allocate(4000).ptr, a.ptr);
@@ -268,7 +268,7 @@ describe('on the GPU', { skip: noGpu }, () => {
     expectError(() => new fm.cuda.Event({ enableTiming: true }).elapsedTime(end), fm.ValueError, 'cuda.Event.elapsedTime', /both events must be recorded first/);
     plain.dispose();
     expectError(() => plain.record(), fm.ValueError, 'cuda.Event.record', /the event was destroyed/);
-    expectError(() => new fm.cuda.Event({ device: 99 }), fm.ValueError, 'cuda.Event', /device must be an index below/);
+    expectError(() => new fm.cuda.Event({ device: 99 }), fm.DeviceError, 'device', /cuda:99 does not exist: this machine has \d+ CUDA device/);
   });
 
   test('streams: work queued on a side stream, ordered by waitStream, read after synchronize; memory freed meanwhile is not reused early', () => {

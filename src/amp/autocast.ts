@@ -7,12 +7,12 @@
 // keeps it across its own awaits only.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DeviceType } from '../device.js';
-import { isFloating, type DType } from '../dtype.js';
+import { isFloating, type DType, type ReducedFloat } from '../dtype.js';
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** The 16-bit float dtypes autocast runs in. */
-export type AutocastDtype = 'float16' | 'bfloat16';
+export type AutocastDtype = ReducedFloat;
 
 /** Options of `autocast`, as torch.autocast's arguments. */
 export interface AutocastOptions {
@@ -29,6 +29,8 @@ const context = new AsyncLocalStorage<State>();
 const off: State = { cpu: null, cuda: null };
 
 const defaultDtype: Record<DeviceType, AutocastDtype> = { cuda: 'float16', cpu: 'bfloat16' };
+/** Whether autocast was ever entered: until then the hooks skip the context lookup (every matmul, loss and norm runs one). */
+let entered = false;
 
 /**
  * Runs `fn` (sync or async) with autocast on (or off) for one device type.
@@ -41,6 +43,7 @@ export function autocast<T>(opts: AutocastOptions, fn: () => T): T {
   const dtype = opts.dtype ?? defaultDtype[deviceType];
   if (dtype !== 'float16' && dtype !== 'bfloat16') throw new ValueError('autocast', `dtype must be 'float16' or 'bfloat16', got '${String(dtype)}'`);
   if (typeof fn !== 'function') throw new ValueError('autocast', `expected a function to run, got ${typeof fn}`);
+  entered = true;
   return context.run({ ...(context.getStore() ?? off), [deviceType]: enabled ? dtype : null }, fn);
 }
 
@@ -71,6 +74,7 @@ function target(state: State, t: Operand, policy: Policy): DType | null {
 }
 
 function cast<T extends readonly Operand[]>(policy: Policy, ts: T): T {
+  if (!entered) return ts;
   const state = context.getStore();
   if (state === undefined || (state.cpu === null && state.cuda === null)) return ts;
   return ts.map((t) => {
@@ -96,10 +100,10 @@ export function autocastFloat32OnCuda<T extends readonly Operand[]>(...ts: T): T
 
 /** True inside an enabled autocast for `t`'s device type (ops PyTorch refuses to autocast check it). */
 export function autocastActiveFor(t: Tensor): boolean {
-  return (context.getStore() ?? off)[t.device.type] !== null;
+  return entered && (context.getStore() ?? off)[t.device.type] !== null;
 }
 
 /** Runs `fn` with autocast off: the inside of an op autocast treats as one (attention). */
 export function withoutAutocast<T>(fn: () => T): T {
-  return context.getStore() === undefined ? fn() : context.run(off, fn);
+  return !entered || context.getStore() === undefined ? fn() : context.run(off, fn);
 }

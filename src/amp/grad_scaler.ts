@@ -6,6 +6,8 @@ import { ValueError } from '../errors.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { stack } from '../functional/shape.js';
+import { scope } from '../tensor/scope.js';
+import type { Device } from '../device.js';
 
 /** Options of GradScaler, as PyTorch's keyword arguments. */
 export interface GradScalerOptions {
@@ -96,18 +98,17 @@ export class GradScaler {
       }
     }
     const inv = 1 / this.scaleValue;
-    const foundInf = noGrad(() => {
-      // The scaled gradients are checked (as PyTorch's kernel does), then divided. One flag per
-      // device, read once: a sync per device, not per gradient.
-      const byDevice = new Map<string, Tensor[]>();
+    // The scaled gradients are checked (as PyTorch's kernel does), then divided. One flag per
+    // device, read once: a sync per device, not per gradient. The flags are freed at once.
+    const foundInf = noGrad(() => scope(() => {
+      const byDevice = new Map<Device, Tensor[]>();
       for (const g of grads) {
-        const key = String(g.device);
-        if (!byDevice.has(key)) byDevice.set(key, []);
-        byDevice.get(key)!.push(g.isfinite().all());
+        if (!byDevice.has(g.device)) byDevice.set(g.device, []);
+        byDevice.get(g.device)!.push(g.isfinite().all());
         g.mul_(inv);
       }
       return [...byDevice.values()].some((flags) => !stack(flags).all().item());
-    });
+    }));
     this.stages.set(optimizer, { stage: 'unscaled', foundInf, checked: grads.length });
   }
 

@@ -5,6 +5,7 @@ import type { Storage } from '../tensor/storage.js';
 import { AnomalyError, AutogradError } from '../errors.js';
 import { AccumulateGrad, releasedError, type Edge, type Node } from './node.js';
 import { isAnomalyEnabled, isGradEnabled, setGradEnabled } from './grad_mode.js';
+import { withoutAutocast } from '../amp/autocast.js';
 import { sumToShape } from './sum_to_shape.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 
@@ -101,6 +102,14 @@ function runGraph(roots: readonly Edge[], grads: readonly Tensor[], opts: Engine
   const prevMode = isGradEnabled();
   setGradEnabled(opts.createGraph);
   try {
+    // Backward is never autocast (as in PyTorch): each gradient runs in the dtypes its forward recorded.
+    withoutAutocast(() => drain());
+  } finally {
+    setGradEnabled(prevMode);
+  }
+  return results;
+
+  function drain(): void {
     while (ready.size > 0) {
       const node = ready.pop();
       const buf = buffers.get(node);
@@ -116,10 +125,7 @@ function runGraph(roots: readonly Edge[], grads: readonly Tensor[], opts: Engine
         if (d === 0) ready.push(e.node);
       }
     }
-  } finally {
-    setGradEnabled(prevMode);
   }
-  return results;
 }
 
 /** Ready nodes, latest-created first (as PyTorch runs them), so long chains free memory early. */

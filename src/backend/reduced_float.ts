@@ -6,24 +6,10 @@
 // is how a GPU backend should eventually run them; this keeps every op correct on every backend first.
 import { isReducedFloat, type DType, type TypedArray } from '../dtype.js';
 import { toReducedBits } from '../half.js';
+import { contiguousStrides, numelOf as numel } from '../tensor/shape.js';
 import type { Backend, StorageHandle, View } from './interface.js';
 
 type AnyView = View<StorageHandle>;
-
-function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
-
-function isRowMajor(v: AnyView): boolean {
-  let expect = 1;
-  for (let d = v.shape.length - 1; d >= 0; d--) {
-    if (v.shape[d] !== 1 && v.strides[d] !== expect) return false;
-    expect *= v.shape[d]!;
-  }
-  return true;
-}
 
 /** The storage elements a view can reach: [first, length]. */
 function span(v: AnyView): [number, number] {
@@ -39,15 +25,7 @@ function span(v: AnyView): [number, number] {
 }
 
 const flat = <S extends StorageHandle>(storage: S, dtype: DType, offset: number, n: number): View<S> => ({ storage, dtype, shape: [n], strides: [1], offset });
-const contiguous = <S extends StorageHandle>(storage: S, shape: readonly number[]): View<S> => {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = s;
-    s *= shape[d]!;
-  }
-  return { storage, dtype: 'float32', shape, strides, offset: 0 };
-};
+const contiguous = <S extends StorageHandle>(storage: S, shape: readonly number[]): View<S> => ({ storage, dtype: 'float32', shape, strides: contiguousStrides(shape), offset: 0 });
 
 /** float32 stand-ins for the 16-bit views of one kernel call, and their write-back. */
 class Widened<S extends StorageHandle> {
@@ -61,12 +39,10 @@ class Widened<S extends StorageHandle> {
     return s;
   }
 
-  /** The view over a float32 copy of the storage range it reaches (so overlaps and broadcasts stay as they are). */
-  private spanCopy(v: View<S>, copyIn: boolean): View<S> {
-    const [lo, n] = span(v);
+  /** The view over a float32 copy of the storage range [lo, lo + n) it reaches (so overlaps and broadcasts stay as they are). */
+  private spanCopy(v: View<S>, [lo, n]: [number, number]): View<S> {
     const t = this.temp(n);
-    const whole = flat(v.storage, v.dtype, lo, n);
-    if (copyIn) this.b.copy(flat(t, 'float32', 0, n), whole);
+    this.b.copy(flat(t, 'float32', 0, n), flat(v.storage, v.dtype, lo, n));
     return { storage: t, dtype: 'float32', shape: v.shape, strides: v.strides, offset: v.offset - lo };
   }
 
@@ -76,8 +52,10 @@ class Widened<S extends StorageHandle> {
   in(v: View<S> | null): View<S> | null {
     if (v === null || !isReducedFloat(v.dtype)) return v;
     // A strided view with gaps is gathered rather than copied with everything between its elements.
-    if (span(v)[1] <= numel(v.shape)) return this.spanCopy(v, true);
-    const t = contiguous(this.temp(numel(v.shape)), v.shape);
+    const reach = span(v);
+    const n = numel(v.shape);
+    if (reach[1] <= n) return this.spanCopy(v, reach);
+    const t = contiguous(this.temp(n), v.shape);
     this.b.copy(t, v);
     return t;
   }
@@ -87,14 +65,10 @@ class Widened<S extends StorageHandle> {
   out(v: View<S> | null, inout?: boolean): View<S> | null;
   out(v: View<S> | null, inout = false): View<S> | null {
     if (v === null || !isReducedFloat(v.dtype)) return v;
-    if (!inout && isRowMajor(v)) {
-      const t = contiguous(this.temp(numel(v.shape)), v.shape);
-      this.writeBack.push([v, t]);
-      return t;
-    }
     // Written back through the view itself: the storage around it stays as it was (another
-    // output's elements, NaN payloads), even where the view has gaps.
-    const t = this.spanCopy(v, true);
+    // output's elements, NaN payloads), even where the view has gaps. Only an output the kernel
+    // also reads needs its values copied in.
+    const t = inout ? this.spanCopy(v, span(v)) : contiguous(this.temp(numel(v.shape)), v.shape);
     this.writeBack.push([v, t]);
     return t;
   }
@@ -112,7 +86,7 @@ class Widened<S extends StorageHandle> {
 /** Backends this made, which need no second wrapping (tests register a backend they took from a tensor). */
 const wrapped = new WeakSet<object>();
 
-const is16 = (v: AnyView | null | undefined): boolean => v != null && (v.dtype === 'float16' || v.dtype === 'bfloat16');
+const is16 = (v: AnyView | null | undefined): boolean => v != null && isReducedFloat(v.dtype);
 /** True when any view is 16-bit. Fixed parameters, not a rest array: this runs on every kernel call, tiny ops included. */
 const any16 = (a: AnyView | null, b?: AnyView | null, c?: AnyView | null, d?: AnyView | null, e?: AnyView | null, f?: AnyView | null, g?: AnyView | null, h?: AnyView | null): boolean =>
   is16(a) || is16(b) || is16(c) || is16(d) || is16(e) || is16(f) || is16(g) || is16(h);

@@ -8,21 +8,11 @@ import { collateSamples, type Collated } from './collate.js';
 import { specOf, type WorkerSpec } from './spec.js';
 import { WorkerFetcher, WorkerPool } from './workers.js';
 import { mapBatches, streamBatches, workerBatches, type Fetcher } from './fetchers.js';
-import { Tensor } from '../tensor/tensor.js';
-import { canPinMemory } from '../pin_memory.js';
+import { mapTensors } from './transfer.js';
+import { isAvailable as cudaAvailable } from '../cuda_device.js';
 
 /** pinMemory without CUDA warns once per process. */
 let warnedNoPin = false;
-
-/** `x` with every tensor in it (nested in arrays and plain objects) replaced by f(tensor). */
-function mapTensors(x: unknown, f: (t: Tensor) => Tensor): unknown {
-  if (x instanceof Tensor) return f(x);
-  if (Array.isArray(x)) return x.map((v) => mapTensors(v, f));
-  if (x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
-    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, mapTensors(v, f)]));
-  }
-  return x;
-}
 
 /** Options of DataLoader, as PyTorch's keyword arguments. Example: `{ batchSize: 64, shuffle: true, numWorkers: 2 }`. */
 export interface DataLoaderOptions<T, B> {
@@ -219,7 +209,7 @@ export class DataLoader<T, B = Collated<Awaited<T>>> implements Iterable<B>, Asy
   /** The batch with its tensors pinned, when pinMemory asks and CUDA is there. */
   private pinned(batch: B): B {
     if (!this.pinMemory) return batch;
-    if (!canPinMemory()) {
+    if (!cudaAvailable()) {
       if (!warnedNoPin) console.warn("fiamma: DataLoader's pinMemory is set but CUDA is not available: batches stay in ordinary memory");
       warnedNoPin = true;
       return batch;

@@ -60,12 +60,17 @@ export function tensorFromWire(w: WireTensor): Tensor {
   return fromValues(w.data, w.shape, w.dtype, cpu);
 }
 
+/** `value` with every tensor in it (nested in arrays and plain objects) replaced by f(tensor). */
+export function mapTensors(value: unknown, f: (t: Tensor) => unknown): unknown {
+  if (value instanceof Tensor) return f(value);
+  if (Array.isArray(value)) return value.map((v) => mapTensors(v, f));
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapTensors(v, f)]));
+  return value;
+}
+
 /** Replaces every tensor inside arrays and plain objects by a WireTensor (buffers into `transfer`). */
 export function encode(value: unknown, transfer: ArrayBuffer[], owned: boolean): unknown {
-  if (value instanceof Tensor) return tensorToWire(value, transfer, owned);
-  if (Array.isArray(value)) return value.map((v) => encode(v, transfer, owned));
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, transfer, owned)]));
-  return value;
+  return mapTensors(value, (t) => tensorToWire(t, transfer, owned));
 }
 
 /** The inverse of encode: WireTensors become tensors again. */

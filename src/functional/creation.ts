@@ -72,7 +72,7 @@ function flatten(data: NestedInput): { shape: number[]; flat: (number | boolean 
 
 /** Converts JS values to a typed array of `dtype`. */
 function toTyped(flat: readonly (number | boolean | bigint)[], dtype: DType): TypedArray {
-  if (isReducedFloat(dtype)) return toReducedBits(flat.map(Number), dtype);
+  if (isReducedFloat(dtype)) return toReducedBits(flat as ArrayLike<number | bigint>, dtype); // Number() of each, booleans included
   const out = typedArrayFor(dtype, flat.length);
   if (dtype === 'int64') {
     const o = out as BigInt64Array;

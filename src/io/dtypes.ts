@@ -55,8 +55,8 @@ export function toFileBytes(values: TypedArray): Uint8Array {
   return hostIsLittleEndian ? bytes : swapped(bytes, values.BYTES_PER_ELEMENT);
 }
 
-/** Typed array constructors of the dtypes stored as they are in files. */
-const arrayOf = { U8: Uint8Array, I32: Int32Array, F32: Float32Array, F64: Float64Array, I64: BigInt64Array } as const;
+/** Typed array constructors of the dtypes stored as they are in files (F16 and BF16: their bits). */
+const arrayOf = { U8: Uint8Array, I32: Int32Array, F16: Uint16Array, BF16: Uint16Array, F32: Float32Array, F64: Float64Array, I64: BigInt64Array } as const;
 
 /**
  * The `n` elements of a file's `bytes` as a typed array of the dtype they load as. The result may
@@ -70,10 +70,6 @@ export function fromFileBytes(code: FileDType, bytes: Uint8Array, n: number): Ty
       return Int32Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, n));
     case 'I16':
       return Int32Array.from({ length: n }, (_, i) => le.getInt16(2 * i, true));
-    case 'F16':
-    case 'BF16':
-      // Their bits, which is what float16 / bfloat16 storage holds.
-      return Uint16Array.from({ length: n }, (_, i) => le.getUint16(2 * i, true));
     case 'BOOL':
       // Any nonzero byte is true; storage holds exactly 0 or 1.
       return bytes.every((b) => b <= 1) ? bytes.subarray(0, n) : Uint8Array.from(bytes.subarray(0, n), (b) => (b !== 0 ? 1 : 0));

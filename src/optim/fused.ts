@@ -15,6 +15,9 @@ function fusedBackend(tensors: readonly Tensor[], has: (b: Backend) => boolean):
   if (!enabled()) return null;
   const p = tensors[0]!;
   const be = p.storage.backend;
+  // 16-bit parameters take the per-op path: it rounds each operation's result to their dtype, as
+  // PyTorch does; the fused kernel would run in float32 stand-ins (backend/reduced_float.ts) and
+  // round once, giving other numbers.
   if (!has(be) || (p.dtype !== 'float32' && p.dtype !== 'float64')) return null;
   for (const t of tensors) {
     if (t.dtype !== p.dtype || t.storage.device !== p.storage.device || !t.isContiguous() || (t !== p && t.storage === p.storage)) return null;

@@ -40,8 +40,8 @@ export class CachingAllocator {
   private readonly pending: { ptr: number; size: number; events: number[] }[] = [];
   private readonly spareEvents: number[] = [];
 
-  /** `streams`: the streams work may be queued on now (the default stream 0 and any side streams). */
-  constructor(private readonly driver: Driver, readonly deviceName: string, private readonly streams: () => readonly number[] = () => [0]) {}
+  /** `sideStreams`: the device's live side streams (work may also be queued on the default stream 0). */
+  constructor(private readonly driver: Driver, readonly deviceName: string, private readonly sideStreams: ReadonlySet<number> = new Set()) {}
 
   /** A block of at least `bytes`: its address and its rounded size. */
   allocate(bytes: number): { ptr: number; size: number } {
@@ -86,9 +86,8 @@ export class CachingAllocator {
   /** Returns a block to its free list (at once, or when the work queued on side streams is done). */
   release(ptr: number, size: number): void {
     this.stats.allocated -= size;
-    const streams = this.streams();
-    if (streams.length > 1) {
-      const events = streams.map((s) => {
+    if (this.sideStreams.size > 0) {
+      const events = [0, ...this.sideStreams].map((s) => {
         const e = this.spareEvents.pop() ?? this.driver.eventCreate(false);
         this.driver.eventRecord(e, s);
         return e;
@@ -105,18 +104,19 @@ export class CachingAllocator {
     list.push(ptr);
   }
 
-  /** Moves pending blocks whose events are done (all of them, after a device synchronize: `all`) to the free lists. */
+  /**
+   * Moves pending blocks whose events are done (all of them, after a device synchronize: `all`) to
+   * the free lists. Blocks are pending in release order and each stream completes its events in
+   * record order, so the done blocks are a prefix: the scan stops at the first one not done.
+   */
   private reclaim(all: boolean): void {
-    let kept = 0;
-    for (const b of this.pending) {
-      if (all || b.events.every((e) => this.driver.eventQuery(e))) {
-        this.spareEvents.push(...b.events);
-        this.toFreeList(b.ptr, b.size);
-      } else {
-        this.pending[kept++] = b;
-      }
+    let done = 0;
+    while (done < this.pending.length && (all || this.pending[done]!.events.every((e) => this.driver.eventQuery(e)))) {
+      const b = this.pending[done++]!;
+      this.spareEvents.push(...b.events);
+      this.toFreeList(b.ptr, b.size);
     }
-    this.pending.length = kept;
+    this.pending.splice(0, done);
   }
 
   /** Gives every cached (unused) block back to the driver (cuMemFree waits for the device, so pending blocks are done too). */

@@ -2,7 +2,7 @@
 // batched), TF32 tensor-core math when the user allows it (setFloat32MatmulPrecision('high')),
 // and float16 / bfloat16 GEMM on tensor cores accumulating in float32 (cublasGemmEx, as PyTorch's).
 import type { LibraryHandle } from 'koffi';
-import type { DType } from '../../dtype.js';
+import { isReducedFloat, type DType } from '../../dtype.js';
 import { DeviceError } from '../../errors.js';
 import { loadLibrary } from './libs.js';
 
@@ -29,12 +29,17 @@ export class Cublas {
   private readonly one64 = Float64Array.of(1);
   private readonly zero64 = Float64Array.of(0);
 
-  /** A handle for the device whose context is current. */
-  constructor() {
+  /** A handle for the device whose context is current, queuing its products on `stream` (0: the legacy default stream). */
+  constructor(stream = 0) {
     this.lib = loadLibrary('cublas').lib;
     const out = new BigUint64Array(1);
     this.check('cublasCreate', this.fn('int cublasCreate_v2(void *handle)')(out));
     this.handle = Number(out[0]);
+    if (stream !== 0) this.check('cublasSetStream', this.fn('int cublasSetStream_v2(uintptr_t handle, uintptr_t stream)')(this.handle, stream));
+  }
+
+  destroy(): void {
+    this.check('cublasDestroy', this.fn('int cublasDestroy_v2(uintptr_t handle)')(this.handle));
   }
 
   private fn(proto: string): Fn {
@@ -54,14 +59,6 @@ export class Cublas {
     throw new DeviceError('matmul', `${call} failed with ${text}`);
   }
 
-  private stream = 0;
-  /** Queues the products that follow on `stream` (0: the legacy default stream). */
-  setStream(stream: number): void {
-    if (stream === this.stream) return;
-    this.check('cublasSetStream', this.fn('int cublasSetStream_v2(uintptr_t handle, uintptr_t stream)')(this.handle, stream));
-    this.stream = stream;
-  }
-
   /** TF32 tensor cores for float32 products (true) or full float32 (false, the default). */
   setTf32(on: boolean): void {
     const mode = on ? TF32_TENSOR_OP_MATH : DEFAULT_MATH;
@@ -78,7 +75,7 @@ export class Cublas {
   gemm(dtype: DType, ta: number, tb: number, m: number, n: number, k: number,
     A: number, lda: number, strideA: number, B: number, ldb: number, strideB: number,
     C: number, ldc: number, strideC: number, batch: number): void {
-    if (dtype === 'float16' || dtype === 'bfloat16') {
+    if (isReducedFloat(dtype)) {
       const t = dtype === 'float16' ? CUDA_R_16F : CUDA_R_16BF;
       if (batch === 1) {
         const f = this.fn('int cublasGemmEx(uintptr_t h, int ta, int tb, int m, int n, int k, void *alpha, uintptr_t A, int Atype, int lda, uintptr_t B, int Btype, int ldb, void *beta, uintptr_t C, int Ctype, int ldc, int computeType, int algo)');

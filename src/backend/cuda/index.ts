@@ -89,7 +89,7 @@ export class CudaDevice {
     const minor = drv.attribute(this.handle, attr.computeCapabilityMinor);
     this.arch = major * 10 + minor;
     this.sms = drv.attribute(this.handle, attr.multiProcessorCount);
-    this.allocator = new CachingAllocator(drv, `cuda:${index} (${this.name})`, () => [0, ...this.sideStreams]);
+    this.allocator = new CachingAllocator(drv, `cuda:${index} (${this.name})`, this.sideStreams);
     this.launch = drv.launcher();
     // Launch arguments travel as one buffer (CU_LAUNCH_PARAM_BUFFER_POINTER): no per-argument pointers to build.
     this.args = drv.hostBuffer(L.size);
@@ -117,10 +117,7 @@ export class CudaDevice {
     this.makeCurrent();
     const stream = this.stream;
     let b = this.blas.get(stream);
-    if (!b) {
-      this.blas.set(stream, (b = new Cublas()));
-      b.setStream(stream);
-    }
+    if (!b) this.blas.set(stream, (b = new Cublas(stream)));
     b.setTf32(this.runtime.tf32);
     return b;
   }
@@ -137,9 +134,16 @@ export class CudaDevice {
     drv.streamSynchronize(s);
   }
 
-  /** The stream this device's work goes to now (0: the legacy default stream). */
+  /** The stream this device's work goes to now (0: the legacy default stream; no context lookup while there are no side streams). */
   get stream(): number {
-    return currentStreamHandle(this.index);
+    return this.sideStreams.size === 0 ? 0 : currentStreamHandle(this.index);
+  }
+
+  /** A side stream's end (after its work is done): its cuBLAS handle goes, and memory frees stop waiting for it. */
+  dropStream(handle: number): void {
+    this.sideStreams.delete(handle);
+    this.blas.get(handle)?.destroy();
+    this.blas.delete(handle);
   }
 
   /**

@@ -6,17 +6,13 @@
 // copies queued from it are done: cuMemHostAlloc and cuMemFreeHost are slow, and the free waits
 // for the device, which a loader pinning every batch would pay each time.
 import { createRequire } from 'node:module';
-import { bytesPerElement, type DType, type TypedArray } from '../../dtype.js';
+import { bytesPerElement, typedArrayOver, type DType } from '../../dtype.js';
 import { TsStorage } from '../ts/storage.js';
 import type { CudaDevice } from './index.js';
 
 const require = createRequire(import.meta.url);
 const koffi = require('koffi') as typeof import('koffi');
 
-type Ctor = new (b: ArrayBuffer, offset: number, length: number) => TypedArray;
-const arrays: Record<DType, Ctor> = {
-  float16: Uint16Array, bfloat16: Uint16Array, float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array,
-} as unknown as Record<DType, Ctor>;
 
 /** CU_MEMHOSTALLOC_PORTABLE: pinned for every context, so any GPU's copies may use it. */
 const PORTABLE = 1;
@@ -105,7 +101,7 @@ export function pinnedStorage(dev: CudaDevice, dtype: DType, numel: number): TsS
   }
   const b = block;
   b.inUse = true;
-  const storage = new TsStorage(dtype, new arrays[dtype](b.buffer, 0, numel), () => {
+  const storage = new TsStorage(dtype, typedArrayOver(dtype, b.buffer, 0, numel), () => {
     collected.unregister(b);
     retire(b);
   });

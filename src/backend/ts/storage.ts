@@ -1,5 +1,5 @@
 // Storage of the ts backend: a typed array that the garbage collector owns.
-import { bytesPerElement, typedArrayFor, type DType, type TypedArray } from '../../dtype.js';
+import { bytesPerElement, typedArrayFor, typedArrayOver, type DType, type TypedArray } from '../../dtype.js';
 import type { StorageHandle } from '../interface.js';
 
 export class TsStorage implements StorageHandle {
@@ -14,13 +14,13 @@ export class TsStorage implements StorageHandle {
   }
 }
 
+/** The typed array holding a host (ts or native cpu) storage's elements, or undefined for device storage. */
+export function hostArray(handle: StorageHandle): TypedArray | undefined {
+  return handle instanceof TsStorage ? handle.data : undefined;
+}
+
 /** From this many bytes, storage is taken uninitialised (Buffer.allocUnsafe) rather than zeroed. */
 const UNINITIALISED_MIN_BYTES = 4096;
-
-type ArrayCtor = new (b: ArrayBufferLike, offset: number, length: number) => TypedArray;
-const ctors: Record<DType, ArrayCtor> = {
-  float16: Uint16Array, bfloat16: Uint16Array, float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array,
-} as unknown as Record<DType, ArrayCtor>;
 
 /**
  * Freed buffers by byte size, handed out again by allocate: a training loop allocates the same
@@ -44,10 +44,10 @@ export function allocate(dtype: DType, numel: number): TsStorage {
   const reused = pool.get(bytes)?.pop();
   if (reused) {
     pooledBytes -= bytes;
-    return new TsStorage(dtype, new ctors[dtype](reused, 0, numel));
+    return new TsStorage(dtype, typedArrayOver(dtype, reused, 0, numel));
   }
   const buf = Buffer.allocUnsafe(bytes);
-  return new TsStorage(dtype, new ctors[dtype](buf.buffer, buf.byteOffset, numel));
+  return new TsStorage(dtype, typedArrayOver(dtype, buf.buffer, buf.byteOffset, numel));
 }
 
 /** Returns a storage's buffer to the pool (when it owns a whole one) and empties the storage. */

@@ -1,7 +1,8 @@
 // Registry entries of the elementwise primitives (one per row of ../elementwise.ts), where,
 // and the copies: cast, clone, toDevice.
 import type { Tensor } from '../../tensor/tensor.js';
-import { resultType, toFloating, type DType, type TypedArray } from '../../dtype.js';
+import { resultType, toFloating, type DType } from '../../dtype.js';
+import { hostArray } from '../../backend/ts/storage.js';
 import type { Device } from '../../device.js';
 import { DTypeError } from '../../errors.js';
 import { broadcastShapes, broadcastStrides, sameShape } from '../../tensor/shape.js';
@@ -121,8 +122,7 @@ export const copyDefs = {
       const out = emptyTensor(x!.shape, x!.dtype, to);
       const dst = backendOf(out);
       const n = src.numel();
-      const handle = src.storage.handle as unknown as { data?: TypedArray };
-      const host = src.device.type === 'cpu' ? handle.data : undefined;
+      const host = hostArray(src.storage.handle);
       const values = host ? host.subarray(src.offset, src.offset + n) : backendOf(src).read(src.storage.handle, src.offset, n);
       if (!(nonBlocking && host && dst.writeNonBlocking?.(out.storage.handle, values, 0))) dst.write(out.storage.handle, values, 0);
       return out;

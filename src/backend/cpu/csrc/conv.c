@@ -299,7 +299,7 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
             for (int64_t l0 = 0; l0 < l; l0 += lc) {                                                     \
               const int64_t n = l - l0 < lc ? l - l0 : lc;                                               \
               strided_##SFX A = {w + gi * ocg * kg, 1, kg}, B = {gyb + l0, l, 1};                        \
-              gemm_driver_##SFX(kg, n, ocg, pack_a_strided_##SFX, &A, pack_b_strided_##SFX, &B, cols, n, 1, apack, bpack, 0, direct_a_##SFX(&A)); \
+              gemm_driver_##SFX(kg, n, ocg, pack_a_strided_##SFX, &A, pack_b_strided_##SFX, &B, cols, n, 1, apack, bpack, 0, NULL); /* A = W^T: column-major, packed */ \
               /* col2im: each column's windows added back where they came from, a run of columns \
                  contiguous in the image at a time. */                                              \
               T* gxg = gxb + gi * cg * hp * wp;                                                          \
