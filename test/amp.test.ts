@@ -238,6 +238,8 @@ describe('GradScaler', () => {
     assert.equal(other.getScale(), 128);
     assert.equal(other.getGrowthInterval(), 10);
     raises(() => other.loadStateDict({}), 'GradScaler.loadStateDict', /the state dict is empty/);
+    raises(() => other.loadStateDict({ ...sd, _growth_tracker: -1 }), 'GradScaler.loadStateDict', /_growth_tracker must be a non-negative integer, got -1/);
+    raises(() => other.loadStateDict({ ...sd, scale: 0 }), 'GradScaler.loadStateDict', /the scale must be a positive finite number, got 0/);
     const off = new fm.amp.GradScaler({ enabled: false });
     const { w, opt } = setup();
     const loss = w.sum();

@@ -54,6 +54,7 @@ describe('cuda libraries', () => {
     expectError(() => fm.cuda.currentStream(), fm.DeviceError, 'cuda.currentStream', /CUDA is not available/);
     expectError(() => fm.ones([2]).pinMemory(), fm.DeviceError, 'pinMemory', /CUDA is not available: libcuda\.so\.1/);
     assert.equal(fm.ones([2]).isPinned(), false);
+    expectError(() => fm.cuda.stream({} as fm.cuda.Stream, () => 0), fm.ValueError, 'cuda.stream', /expected a fm\.cuda\.Stream, got object/);
   });
 });
 
@@ -311,6 +312,12 @@ describe('on the GPU', { skip: noGpu }, () => {
     });
     t.dispose();
     fm.cuda.emptyCache();
+  });
+
+  test('binaryCrossEntropy refuses cuda autocast, as PyTorch', () => {
+    const p = fm.full([4], 0.5, { device: 'cuda' });
+    expectError(() => fm.autocast({ deviceType: 'cuda' }, () => fm.nn.F.binaryCrossEntropy(p, p)), fm.ValueError, 'binaryCrossEntropy', /unsafe to autocast.*binaryCrossEntropyWithLogits/);
+    assert.ok(Math.abs(fm.nn.F.binaryCrossEntropy(p, p).item() - Math.LN2) < 1e-6);
   });
 
   test('pinned memory: nonBlocking copies to the GPU, on the current stream; the memory outlives the copy', () => {

@@ -123,6 +123,12 @@ async function collectives(): Promise<void> {
   }
   dist.destroyProcessGroup(pair);
 
+  // 16-bit floats travel as their bits; MPI has no 16-bit float type to reduce them with.
+  const bf = r === 0 ? fm.tensor([1.5, -2.25, 3e38], { dtype: 'bfloat16' }) : fm.zeros([3], { dtype: 'bfloat16' });
+  dist.broadcast(bf, 0);
+  assert.deepEqual(bf.toArray(), [1.5, -2.25, fm.tensor(3e38, { dtype: 'bfloat16' }).item()]);
+  assert.throws(() => dist.allReduce(fm.zeros([2], { dtype: 'float16' })), /allReduce: the mpi backend cannot reduce float16 \(MPI has no 16-bit float type\)/);
+
   // Errors name the op and what is wrong.
   assert.throws(() => dist.allReduce(fm.zeros([2, 3]).T), /allReduce: the tensor must be contiguous, got a non-contiguous \[3, 2\] float32 tensor on cpu/);
   assert.throws(() => dist.allReduce(fm.zeros([2], { dtype: 'int32' }), { op: 'avg' }), /allReduce: op 'avg' needs a floating tensor/);
