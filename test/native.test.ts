@@ -1,5 +1,5 @@
 // The native cpu kernels (src/backend/cpu) against the ts reference kernels (src/backend/ts), both
-// run on the same strided views of the same random data: GEMM around the blocking edges (KC 256,
+// run on the same strided views of the same random data: GEMM around the blocking edges (KC 512,
 // MC 196, NC 4096, MR 14 and the small-product cutoff), elementwise/where/copy/fill at sizes around
 // the vector and parallel edges (FM_PAR_MIN = 65536 elements) with contiguous, offset, transposed,
 // stepped, flipped and broadcast operands, reductions, scans and gather/scatter; whole ops (mean,
@@ -261,7 +261,7 @@ const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 // GEMM
 
 describe('native GEMM against the ts reference', { skip: nativeSkip }, () => {
-  // m, n, k around the blocking edges: MR = 14, KC = 256, MC = 196, NC = 4096; products of up to
+  // m, n, k around the blocking edges: MR = 14, KC = 512, MC = 196, NC = 4096; products of up to
   // 32^3 take the unpacked small path.
   const triples: [number, number, number][] = [
     [1, 1, 1], [1, 7, 1], [7, 1, 13], [13, 14, 15], [14, 14, 14], [15, 17, 31], [17, 31, 32],
@@ -1045,6 +1045,28 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
         fm.setNumThreads(saved);
         for (const [got, threads] of [[r1, 1], [r2, 2], [r5, 5]] as const) {
           assertArraysClose(got, exp, { rtol: dtype === 'float32' ? 1e-3 : 1e-10, atol: dtype === 'float32' ? 1e-3 : 1e-10 }, `${what} ${dtype}, ${threads} thread(s)`);
+        }
+      }
+    }
+  });
+
+  test('narrow products of k-contiguous operands (x @ W^T, dot products in vector lanes): against the ts reference, 1 and 2 threads bit for bit', () => {
+    // gemm.c's dot path: A's rows and B's columns contiguous along k, one side at most 12 wide.
+    // Shapes cross its 4 x 4 blocks (edges of 1-3 rows or columns), k's vector tail, a
+    // matrix-vector product, the narrow side on the left, and a product large enough for threads.
+    const shapes: [number, number, number][] = [[128, 10, 256], [5, 3, 17], [7, 12, 33], [13, 1, 100], [1, 9, 47], [130, 7, 31], [12, 12, 16], [4099, 10, 500]];
+    for (const dtype of floatTypes) {
+      fm.manualSeed(5);
+      for (const [m, n, k] of shapes) {
+        const x = fm.randn([m, k], { dtype });
+        const w = fm.randn([n, k], { dtype });
+        for (const [what, a, b] of [[`[${m}, ${k}] @ [${n}, ${k}]^T`, x, w.T], [`[${n}, ${k}] @ [${m}, ${k}]^T`, w, x.T]] as const) {
+          const expected = fm.empty([a.shape[0]!, b.shape[1]!], { dtype });
+          ts.matmul(expected.view_() as unknown as V, a.view_() as unknown as V, b.view_() as unknown as V);
+          const [r1, r2] = oneThenTwo(() => fm.matmul(a, b));
+          const tol = dtype === 'float32' ? 1e-5 * Math.sqrt(k) : 1e-12;
+          assertArraysClose(r1, expected.data(), { rtol: tol, atol: tol }, `${what} ${dtype}`);
+          bitwise(r1, r2, `${what} ${dtype}`);
         }
       }
     }

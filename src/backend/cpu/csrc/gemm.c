@@ -3,15 +3,149 @@
 // packing their own operands.
 #include "gemm_core.h"
 
+/* Products whose A rows and B columns are both contiguous along k (x @ W^T: a linear layer's
+   forward) with one side narrow (a classifier's 10 outputs): every element of C is a dot product
+   of two contiguous vectors, so blocks of 4 x 4 of them run in vector lanes over k with no
+   packing, where the packed kernel would pad 10 columns to a 32-wide tile or transpose a whole
+   operand ([128, 256] @ [256, 10] on one thread: 20.7 -> 10.9 us; a matrix-vector
+   product [256, 1024] @ [1024, 1]: 245 -> 12.5 us). */
+#define DOT_NARROW_MAX 12
+/* Pins a vector in a register (an empty asm that "changes" it): see dot_block. */
+#if defined(__x86_64__)
+#define FM_IN_REGISTER(v) __asm__("" : "+x"(v))
+#elif defined(__aarch64__)
+#define FM_IN_REGISTER(v) __asm__("" : "+w"(v))
+#else
+#define FM_IN_REGISTER(v) (void)0
+#endif
+/* clang has no __builtin_shuffle with a mask vector: there hsum adds each vector's lanes in turn. */
+#if defined(__clang__)
+#define FM_SHUFFLE_SUMS 0
+#define FM_SHUFFLE2(a, b, mask) (a)
+#else
+#define FM_SHUFFLE_SUMS 1
+#define FM_SHUFFLE2(a, b, mask) __builtin_shuffle(a, b, mask)
+#endif
+#define GEMM_DOT(T, IT, SFX)                                                                             \
+  typedef IT vi_##SFX __attribute__((vector_size(sizeof(v_##SFX))));                                     \
+  enum { VL_##SFX = sizeof(v_##SFX) / sizeof(T) };                                                      \
+  /* Level L's shuffles (w = VL >> L lanes per group, VL / w groups): lo takes the first half of  \
+     each group of the first vector, then of the second; hi the second halves. Built at load. */  \
+  static vi_##SFX hsum_masks_##SFX[8][2];                                                              \
+  __attribute__((constructor)) static void hsum_init_##SFX(void) {                                     \
+    for (int L = 0, w = VL_##SFX; w > 1 && L < 8; L++, w /= 2) {                                       \
+      const int g = VL_##SFX / w;                                                                        \
+      for (int q = 0; q < 2 * g; q++)                                                                    \
+        for (int l = 0; l < w / 2; l++) {                                                                \
+          hsum_masks_##SFX[L][0][q * (w / 2) + l] = (q < g ? 0 : VL_##SFX) + (q % g) * w + l;            \
+          hsum_masks_##SFX[L][1][q * (w / 2) + l] = (q < g ? 0 : VL_##SFX) + (q % g) * w + w / 2 + l;    \
+        }                                                                                                \
+    }                                                                                                    \
+  }                                                                                                      \
+  /* out[q] = the sum of x[q]'s lanes, for N (a power of two) vectors: pairs of vectors fold into  \
+     one (each half of every lane group added to the other, the first vector's groups then the   \
+     second's) until each lane holds a whole sum, so N sums cost about N shuffles, not N * lanes   \
+     dependent scalar adds. */                                                                     \
+  static inline __attribute__((always_inline)) void hsum_##SFX(const int N, v_##SFX* x, T* out) {     \
+    int n = N, w = VL_##SFX, L = 0;                                                                      \
+    for (; FM_SHUFFLE_SUMS && n > 1 && w > 1; n /= 2, w /= 2, L++) {                                     \
+      const vi_##SFX lo = hsum_masks_##SFX[L][0], hi = hsum_masks_##SFX[L][1];                           \
+      for (int p = 0; p < n / 2; p++)                                                                    \
+        x[p] = FM_SHUFFLE2(x[2 * p], x[2 * p + 1], lo) + FM_SHUFFLE2(x[2 * p], x[2 * p + 1], hi); \
+    }                                                                                                    \
+    const int g = VL_##SFX / w;                                                                          \
+    for (int p = 0; p < n; p++)                                                                          \
+      for (int q = 0; q < g; q++) {                                                                      \
+        T s = 0;                                                                                         \
+        for (int l = 0; l < w; l++) s += x[p][q * w + l];                                                \
+        out[p * g + q] = s;                                                                              \
+      }                                                                                                  \
+  }                                                                                                      \
+  static inline __attribute__((always_inline)) void dot_block_##SFX(const int MB, const int NB, int64_t k, \
+      const T* restrict a, int64_t ars, const T* restrict b, int64_t bcs, T* c, int64_t crs, int64_t ccs) { \
+    v_##SFX acc[4][4];                                                                                   \
+    for (int i = 0; i < MB; i++)                                                                         \
+      for (int j = 0; j < NB; j++) acc[i][j] = (v_##SFX){0};                                             \
+    const int VL = VL_##SFX;                                                                             \
+    int64_t p = 0;                                                                                       \
+    for (; p + VL <= k; p += VL) {                                                                       \
+      v_##SFX av[4], bv[4];                                                                              \
+      for (int i = 0; i < MB; i++) memcpy(&av[i], a + i * ars + p, sizeof av[i]);                       \
+      for (int j = 0; j < NB; j++) memcpy(&bv[j], b + j * bcs + p, sizeof bv[j]);                       \
+      /* Held in registers: GCC otherwise reloads each B vector for every row's FMA (20 loads per \
+         16 FMAs instead of 8: the loop was load-bound). */                                        \
+      for (int j = 0; j < NB; j++) FM_IN_REGISTER(bv[j]);                                                \
+      for (int i = 0; i < MB; i++)                                                                       \
+        for (int j = 0; j < NB; j++) acc[i][j] += av[i] * bv[j];                                         \
+    }                                                                                                    \
+    /* The 16 (or fewer) sums across their lanes at once (hsum_), then k's tail. */                \
+    v_##SFX x[16];                                                                                       \
+    const int N = MB * NB <= 1 ? 1 : MB * NB <= 2 ? 2 : MB * NB <= 4 ? 4 : MB * NB <= 8 ? 8 : 16;        \
+    for (int i = 0; i < MB; i++)                                                                         \
+      for (int j = 0; j < NB; j++) x[i * NB + j] = acc[i][j];                                            \
+    for (int q = MB * NB; q < N; q++) x[q] = (v_##SFX){0};                                               \
+    T sums[16];                                                                                          \
+    hsum_##SFX(N, x, sums);                                                                              \
+    for (int i = 0; i < MB; i++)                                                                         \
+      for (int j = 0; j < NB; j++) {                                                                     \
+        T s = sums[i * NB + j];                                                                          \
+        for (int64_t q = p; q < k; q++) s += a[i * ars + q] * b[j * bcs + q];                           \
+        c[i * crs + j * ccs] = s;                                                                        \
+      }                                                                                                  \
+  }                                                                                                      \
+  /* Rows [i0, i1) of C: 4 x 4 blocks, then the edges as blocks of fewer rows or columns. */           \
+  static void dot_rows_##SFX(int64_t i0, int64_t i1, int64_t n, int64_t k, const T* a, int64_t ars,      \
+                             const T* b, int64_t bcs, T* c, int64_t crs, int64_t ccs) {                  \
+    for (int64_t i = i0; i < i1; i += 4) {                                                               \
+      const int64_t mb = i1 - i < 4 ? i1 - i : 4;                                                        \
+      const T* ai = a + i * ars; T* ci = c + i * crs;                                                    \
+      for (int64_t j = 0; j < n; j += 4) {                                                               \
+        const int64_t nb = n - j < 4 ? n - j : 4;                                                        \
+        const T* bj = b + j * bcs; T* cij = ci + j * ccs;                                                \
+        /* Constant block sizes: each call is inlined as its own register-blocked kernel. */         \
+        if (mb == 4) {                                                                                   \
+          if (nb == 4) dot_block_##SFX(4, 4, k, ai, ars, bj, bcs, cij, crs, ccs);                        \
+          else if (nb == 3) dot_block_##SFX(4, 3, k, ai, ars, bj, bcs, cij, crs, ccs);                   \
+          else if (nb == 2) dot_block_##SFX(4, 2, k, ai, ars, bj, bcs, cij, crs, ccs);                   \
+          else dot_block_##SFX(4, 1, k, ai, ars, bj, bcs, cij, crs, ccs);                                \
+        } else                                                                                           \
+          for (int64_t r = 0; r < mb; r++) {                                                             \
+            if (nb == 4) dot_block_##SFX(1, 4, k, ai + r * ars, ars, bj, bcs, cij + r * crs, crs, ccs); \
+            else for (int64_t q = 0; q < nb; q++) dot_block_##SFX(1, 1, k, ai + r * ars, ars, bj + q * bcs, bcs, cij + r * crs + q * ccs, crs, ccs); \
+          }                                                                                              \
+      }                                                                                                  \
+    }                                                                                                    \
+  }                                                                                                      \
+  /* C = A @ B by dot products, A's rows and B's columns contiguous; m >= n (callers swap).        \
+     Threads take equal shares of C's rows. */                                                          \
+  static void gemm_dot_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, const T* b,       \
+                             int64_t bcs, T* c, int64_t crs, int64_t ccs, int nth) {                     \
+    if (nth > 1 && m >= 8 * nth) {                                                                       \
+      _Pragma("omp parallel num_threads(nth)") {                                                         \
+        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();                              \
+        dot_rows_##SFX((m / 4) * t / nt * 4, t == nt - 1 ? m : (m / 4) * (t + 1) / nt * 4, n, k, a, ars, b, bcs, c, crs, ccs); \
+      }                                                                                                  \
+    } else dot_rows_##SFX(0, m, n, k, a, ars, b, bcs, c, crs, ccs);                                      \
+  }
+GEMM_DOT(float, int32_t, f32)
+GEMM_DOT(double, int64_t, f64)
+
 #define GEMM_THREADED(T, SFX, MR, KC, MC, NC)                                                         \
   void fm_gemm_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, \
                      int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
     if (m == 0 || n == 0) return;                                                                        \
+    const int nth_ = (double)m * n * k < 2e6 ? 1 : threads; /* small products: not worth waking threads */ \
+    if (acs == 1 && brs == 1 && k >= 16 && (m <= DOT_NARROW_MAX || n <= DOT_NARROW_MAX)) {              \
+      /* C^T = B^T A^T keeps both operands contiguous along k: the longer side takes the rows. */   \
+      if (m >= n) gemm_dot_##SFX(m, n, k, a, ars, b, bcs, c, crs, ccs, nth_);                             \
+      else gemm_dot_##SFX(n, m, k, b, bcs, a, ars, c, ccs, crs, nth_);                                    \
+      return;                                                                                            \
+    }                                                                                                    \
     if (k == 0 || m * n * k <= 32 * 32 * 32) {                                                           \
       small_##SFX(m, n, k, a, ars, acs, b, brs, bcs, c, crs, ccs);                                       \
       return;                                                                                            \
     }                                                                                                    \
-    int nth = (double)m * n * k < 2e6 ? 1 : threads; /* small products: not worth waking threads */      \
+    int nth = nth_;                                                                                      \
     /* Threads own disjoint blocks of the work, each packing its own operands, with no barrier      \
        inside the product (a thread the machine delays holds up no other until the end): row      \
        panels of C, column tiles of C, or slices of k (each thread's partial product in a buffer,  \

@@ -135,6 +135,14 @@ static inline int fm_a_rows_spread(int64_t bytes) {
     }                                                                                                    \
     T tile[MR][NR_##SFX];                                                                                \
     memcpy(tile, acc, sizeof(T) * R * NR_##SFX);                                                         \
+    if (rs == 1) {                                                                                       \
+      /* A column-major C (a product run transposed): each column's R values are contiguous. */   \
+      for (int64_t j = 0; j < nr; j++) {                                                                 \
+        T* col = c + j * cs;                                                                             \
+        for (int i = 0; i < R; i++) col[i] = accumulate ? col[i] + tile[i][j] : tile[i][j];              \
+      }                                                                                                  \
+      return;                                                                                            \
+    }                                                                                                    \
     for (int64_t i = 0; i < R; i++)                                                                      \
       for (int64_t j = 0; j < nr; j++) {                                                                 \
         T* p = c + i * rs + j * cs;                                                                      \
