@@ -1050,11 +1050,15 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
     }
   });
 
-  test('narrow products of k-contiguous operands (x @ W^T, dot products in vector lanes): against the ts reference, 1 and 2 threads bit for bit', () => {
-    // gemm.c's dot path: A's rows and B's columns contiguous along k, one side at most 12 wide.
-    // Shapes cross its 4 x 4 blocks (edges of 1-3 rows or columns), k's vector tail, a
-    // matrix-vector product, the narrow side on the left, and a product large enough for threads.
-    const shapes: [number, number, number][] = [[128, 10, 256], [5, 3, 17], [7, 12, 33], [13, 1, 100], [1, 9, 47], [130, 7, 31], [12, 12, 16], [4099, 10, 500]];
+  test('narrow or short products of k-contiguous operands (x @ W^T, dot products in vector lanes): against the ts reference, 1 and 2 threads bit for bit', () => {
+    // gemm.c's dot path: A's rows and B's columns contiguous along k, one side at most 12 wide
+    // (or at most 96 with k >= 512). Shapes cross its 4 x 4 blocks (edges of 1-3 rows or
+    // columns), k's vector tail, its column blocks (256 KiB of B rows), a matrix-vector product,
+    // the narrow side on the left, and products large enough for threads.
+    const shapes: [number, number, number][] = [
+      [128, 10, 256], [5, 3, 17], [7, 12, 33], [13, 1, 100], [1, 9, 47], [130, 7, 31], [12, 12, 16], [4099, 10, 500],
+      [70, 33, 530], [300, 40, 600], [18, 96, 2049],
+    ];
     for (const dtype of floatTypes) {
       fm.manualSeed(5);
       for (const [m, n, k] of shapes) {

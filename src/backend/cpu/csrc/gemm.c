@@ -10,6 +10,15 @@
    operand ([128, 256] @ [256, 10] on one thread: 20.7 -> 10.9 us; a matrix-vector
    product [256, 1024] @ [1024, 1]: 245 -> 12.5 us). */
 #define DOT_NARROW_MAX 12
+/* Also when one side is short and k long: packing B is then paid for by few rows of A ([64, 1600]
+   @ [1600, 128], a CNN's first linear layer: 145 -> 126 us on 2 threads; [16, 1024] @ [1024,
+   1024]: 610 -> 344 us), while a short k leaves the sums across lanes too large a share. The
+   short side must fit in L2 (a block of its columns is reused by every row of the long side;
+   [96, 4096] @ [4096, 4096] as dot products was 0.79x the packed kernel). */
+#define DOT_SHORT_MAX 96
+#define DOT_LONG_K 512
+#define DOT_SHORT_BYTES (512 * 1024)
+static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 /* Pins a vector in a register (an empty asm that "changes" it): see dot_block. */
 #if defined(__x86_64__)
 #define FM_IN_REGISTER(v) __asm__("" : "+x"(v))
@@ -72,8 +81,9 @@
       v_##SFX av[4], bv[4];                                                                              \
       for (int i = 0; i < MB; i++) memcpy(&av[i], a + i * ars + p, sizeof av[i]);                       \
       for (int j = 0; j < NB; j++) memcpy(&bv[j], b + j * bcs + p, sizeof bv[j]);                       \
-      /* Held in registers: GCC otherwise reloads each B vector for every row's FMA (20 loads per \
-         16 FMAs instead of 8: the loop was load-bound). */                                        \
+      /* Held in registers: GCC otherwise reloads each vector for every FMA that uses it (20 loads \
+         per 16 FMAs instead of 8: the loop was load-bound). */                                    \
+      for (int i = 0; i < MB; i++) FM_IN_REGISTER(av[i]);                                                \
       for (int j = 0; j < NB; j++) FM_IN_REGISTER(bv[j]);                                                \
       for (int i = 0; i < MB; i++)                                                                       \
         for (int j = 0; j < NB; j++) acc[i][j] += av[i] * bv[j];                                         \
@@ -93,26 +103,32 @@
         c[i * crs + j * ccs] = s;                                                                        \
       }                                                                                                  \
   }                                                                                                      \
-  /* Rows [i0, i1) of C: 4 x 4 blocks, then the edges as blocks of fewer rows or columns. */           \
+  /* Rows [i0, i1) of C: 4 x 4 blocks, then the edges as blocks of fewer rows or columns. Columns \
+     go in blocks whose B rows (jb of them, k long) stay in L2 while every row of A passes. */     \
   static void dot_rows_##SFX(int64_t i0, int64_t i1, int64_t n, int64_t k, const T* a, int64_t ars,      \
                              const T* b, int64_t bcs, T* c, int64_t crs, int64_t ccs) {                  \
-    for (int64_t i = i0; i < i1; i += 4) {                                                               \
-      const int64_t mb = i1 - i < 4 ? i1 - i : 4;                                                        \
-      const T* ai = a + i * ars; T* ci = c + i * crs;                                                    \
-      for (int64_t j = 0; j < n; j += 4) {                                                               \
-        const int64_t nb = n - j < 4 ? n - j : 4;                                                        \
-        const T* bj = b + j * bcs; T* cij = ci + j * ccs;                                                \
-        /* Constant block sizes: each call is inlined as its own register-blocked kernel. */         \
-        if (mb == 4) {                                                                                   \
-          if (nb == 4) dot_block_##SFX(4, 4, k, ai, ars, bj, bcs, cij, crs, ccs);                        \
-          else if (nb == 3) dot_block_##SFX(4, 3, k, ai, ars, bj, bcs, cij, crs, ccs);                   \
-          else if (nb == 2) dot_block_##SFX(4, 2, k, ai, ars, bj, bcs, cij, crs, ccs);                   \
-          else dot_block_##SFX(4, 1, k, ai, ars, bj, bcs, cij, crs, ccs);                                \
-        } else                                                                                           \
-          for (int64_t r = 0; r < mb; r++) {                                                             \
-            if (nb == 4) dot_block_##SFX(1, 4, k, ai + r * ars, ars, bj, bcs, cij + r * crs, crs, ccs); \
-            else for (int64_t q = 0; q < nb; q++) dot_block_##SFX(1, 1, k, ai + r * ars, ars, bj + q * bcs, bcs, cij + r * crs + q * ccs, crs, ccs); \
-          }                                                                                              \
+    int64_t jb = (int64_t)(256 * 1024 / sizeof(T)) / k / 4 * 4;                                          \
+    if (jb < 4) jb = 4;                                                                                  \
+    for (int64_t j0 = 0; j0 < n; j0 += jb) {                                                             \
+      const int64_t j1 = n - j0 < jb ? n : j0 + jb;                                                      \
+      for (int64_t i = i0; i < i1; i += 4) {                                                             \
+        const int64_t mb = i1 - i < 4 ? i1 - i : 4;                                                      \
+        const T* ai = a + i * ars; T* ci = c + i * crs;                                                  \
+        for (int64_t j = j0; j < j1; j += 4) {                                                           \
+          const int64_t nb = j1 - j < 4 ? j1 - j : 4;                                                    \
+          const T* bj = b + j * bcs; T* cij = ci + j * ccs;                                              \
+          /* Constant block sizes: each call is inlined as its own register-blocked kernel. */       \
+          if (mb == 4) {                                                                                 \
+            if (nb == 4) dot_block_##SFX(4, 4, k, ai, ars, bj, bcs, cij, crs, ccs);                      \
+            else if (nb == 3) dot_block_##SFX(4, 3, k, ai, ars, bj, bcs, cij, crs, ccs);                 \
+            else if (nb == 2) dot_block_##SFX(4, 2, k, ai, ars, bj, bcs, cij, crs, ccs);                 \
+            else dot_block_##SFX(4, 1, k, ai, ars, bj, bcs, cij, crs, ccs);                              \
+          } else                                                                                         \
+            for (int64_t r = 0; r < mb; r++) {                                                           \
+              if (nb == 4) dot_block_##SFX(1, 4, k, ai + r * ars, ars, bj, bcs, cij + r * crs, crs, ccs); \
+              else for (int64_t q = 0; q < nb; q++) dot_block_##SFX(1, 1, k, ai + r * ars, ars, bj + q * bcs, bcs, cij + r * crs + q * ccs, crs, ccs); \
+            }                                                                                            \
+        }                                                                                                \
       }                                                                                                  \
     }                                                                                                    \
   }                                                                                                      \
@@ -135,7 +151,7 @@ GEMM_DOT(double, int64_t, f64)
                      int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
     if (m == 0 || n == 0) return;                                                                        \
     const int nth_ = (double)m * n * k < 2e6 ? 1 : threads; /* small products: not worth waking threads */ \
-    if (acs == 1 && brs == 1 && k >= 16 && (m <= DOT_NARROW_MAX || n <= DOT_NARROW_MAX)) {              \
+    if (acs == 1 && brs == 1 && k >= 16 && (fm_min(m, n) <= DOT_NARROW_MAX || (fm_min(m, n) <= DOT_SHORT_MAX && k >= DOT_LONG_K && fm_min(m, n) * k * (int64_t)sizeof(T) <= DOT_SHORT_BYTES))) { \
       /* C^T = B^T A^T keeps both operands contiguous along k: the longer side takes the rows. */   \
       if (m >= n) gemm_dot_##SFX(m, n, k, a, ars, b, bcs, c, crs, ccs, nth_);                             \
       else gemm_dot_##SFX(n, m, k, b, bcs, a, ars, c, ccs, crs, nth_);                                    \
