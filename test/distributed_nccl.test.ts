@@ -30,6 +30,18 @@ test('nccl, world of one: every collective, a subgroup and DDP on cuda', { skip:
     assert.equal(w.isCompleted(), true);
     assert.equal(big.sum().item(), 1 << 22);
 
+    // On a side stream: the collective queues behind the kernels that made its input there, and
+    // a read on that stream sees its result (ordering, not values, is what a world of one tests).
+    const side = new fm.cuda.Stream();
+    fm.cuda.stream(side, () => {
+      const onSide = fm.ones([1 << 20], { device: dev }).mul(3);
+      const work = dist.allReduce(onSide, { asyncOp: true });
+      work.wait();
+      assert.equal(onSide.sum().item(), 3 * (1 << 20));
+    });
+    side.synchronize();
+    side.dispose();
+
     dist.broadcast(t, 0);
     dist.reduce(t, 0);
     assert.deepEqual(t.toArray(), [1, -2, 3]);

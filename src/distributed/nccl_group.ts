@@ -1,5 +1,6 @@
 // The NCCL engine: libnccl through koffi on the current GPU. Collectives are queued on the stream
-// Fiamma's kernels use, so they are ordered with them and the host does not wait; a Work polls
+// Fiamma's kernels use at the call (the current stream: the legacy default stream, or the one
+// fm.cuda.stream selects), so they are ordered with them and the host does not wait; a Work polls
 // an event recorded after the collective (and NCCL's asynchronous error) until its timeout.
 import { createRequire } from 'node:module';
 import type { LibraryHandle } from 'koffi';
@@ -9,6 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { DistributedError } from '../errors.js';
 import { loadLibrary, LibraryNotFound } from '../backend/cuda/libs.js';
 import { addr, cudaRuntime, type CudaDevice, type CudaStorage } from '../backend/cuda/index.js';
+import { currentStreamHandle } from '../backend/cuda/stream_context.js';
 import type { View } from '../backend/interface.js';
 import { currentDevice } from '../cuda.js';
 import { PolledWork, timeoutError, type ProcessGroup, type ReduceOpName, type Work } from './process_group.js';
@@ -22,8 +24,6 @@ const ncclType: Record<DType, number> = { uint8: 1, bool: 1, int32: 2, int64: 4,
 const NCCL_IN_PROGRESS = 7;
 const NCCL_SPLIT_NOCOLOR = -1;
 const CUDA_ERROR_NOT_READY = 600;
-/** Fiamma's kernels run on the legacy default stream (backend/cuda/index.ts). */
-const STREAM = 0;
 
 function ncclOp(op: ReduceOpName, dtype: DType): number {
   // On bool, sum is logical or and product logical and, as PyTorch's NCCL backend.
@@ -114,23 +114,23 @@ export class NcclGroup implements ProcessGroup {
 
   allReduce(t: Tensor, op: ReduceOpName): Work {
     return this.run('allReduce', [t], () => this.call('ncclAllReduce', 'int ncclAllReduce(uintptr_t send, uintptr_t recv, size_t count, int type, int op, void *comm, uintptr_t stream)',
-      this.ptr(t), this.ptr(t), t.numel(), ncclType[t.dtype], ncclOp(op, t.dtype), this.comm, STREAM));
+      this.ptr(t), this.ptr(t), t.numel(), ncclType[t.dtype], ncclOp(op, t.dtype), this.comm, this.stream()));
   }
   broadcast(t: Tensor, root: number): Work {
     return this.run('broadcast', [t], () => this.call('ncclBroadcast', 'int ncclBroadcast(uintptr_t send, uintptr_t recv, size_t count, int type, int root, void *comm, uintptr_t stream)',
-      this.ptr(t), this.ptr(t), t.numel(), ncclType[t.dtype], root, this.comm, STREAM));
+      this.ptr(t), this.ptr(t), t.numel(), ncclType[t.dtype], root, this.comm, this.stream()));
   }
   reduce(t: Tensor, root: number, op: ReduceOpName): Work {
     return this.run('reduce', [t], () => this.call('ncclReduce', 'int ncclReduce(uintptr_t send, uintptr_t recv, size_t count, int type, int op, int root, void *comm, uintptr_t stream)',
-      this.ptr(t), this.ptr(t), t.numel(), ncclType[t.dtype], ncclOp(op, t.dtype), root, this.comm, STREAM));
+      this.ptr(t), this.ptr(t), t.numel(), ncclType[t.dtype], ncclOp(op, t.dtype), root, this.comm, this.stream()));
   }
   allGather(out: Tensor, input: Tensor): Work {
     return this.run('allGather', [out, input], () => this.call('ncclAllGather', 'int ncclAllGather(uintptr_t send, uintptr_t recv, size_t count, int type, void *comm, uintptr_t stream)',
-      this.ptr(input), this.ptr(out), input.numel(), ncclType[input.dtype], this.comm, STREAM));
+      this.ptr(input), this.ptr(out), input.numel(), ncclType[input.dtype], this.comm, this.stream()));
   }
   reduceScatter(out: Tensor, input: Tensor, op: ReduceOpName): Work {
     return this.run('reduceScatter', [out, input], () => this.call('ncclReduceScatter', 'int ncclReduceScatter(uintptr_t send, uintptr_t recv, size_t count, int type, int op, void *comm, uintptr_t stream)',
-      this.ptr(input), this.ptr(out), out.numel(), ncclType[out.dtype], ncclOp(op, out.dtype), this.comm, STREAM));
+      this.ptr(input), this.ptr(out), out.numel(), ncclType[out.dtype], ncclOp(op, out.dtype), this.comm, this.stream()));
   }
   /** NCCL has no gather, scatter or all-to-all: they are grouped sends and receives, as in PyTorch. */
   gather(out: Tensor | null, input: Tensor, root: number): Work {
@@ -166,7 +166,7 @@ export class NcclGroup implements ProcessGroup {
   barrier(): Work {
     const { buf, free } = this.scratch();
     const w = this.run('barrier', [], () => this.call('ncclAllReduce', 'int ncclAllReduce(uintptr_t send, uintptr_t recv, size_t count, int type, int op, void *comm, uintptr_t stream)',
-      buf, buf, 1, ncclType.float32, 0, this.comm, STREAM));
+      buf, buf, 1, ncclType.float32, 0, this.comm, this.stream()));
     return { isCompleted: () => w.isCompleted() && (free(), true), wait: () => (w.wait(), free()) };
   }
 
@@ -192,7 +192,7 @@ export class NcclGroup implements ProcessGroup {
     this.lib.check(name, name, this.lib.fn(proto)(...args), this.comm);
   }
   private p2p(name: 'ncclSend' | 'ncclRecv', t: Tensor, peer: number, at: number, n: number): void {
-    this.call(name, `int ${name}(uintptr_t buf, size_t count, int type, int peer, void *comm, uintptr_t stream)`, this.ptr(t) + at * bytesPerElement(t.dtype), n, ncclType[t.dtype], peer, this.comm, STREAM);
+    this.call(name, `int ${name}(uintptr_t buf, size_t count, int type, int peer, void *comm, uintptr_t stream)`, this.ptr(t) + at * bytesPerElement(t.dtype), n, ncclType[t.dtype], peer, this.comm, this.stream());
   }
   private grouped(op: string, tensors: readonly Tensor[], body: () => void): Work {
     return this.run(op, tensors, () => {
@@ -203,6 +203,10 @@ export class NcclGroup implements ProcessGroup {
         this.lib.check(op, 'ncclGroupEnd', this.lib.fn('int ncclGroupEnd()')(), this.comm);
       }
     });
+  }
+  /** The current stream of this group's GPU: collectives and their events go there. */
+  private stream(): number {
+    return currentStreamHandle(this.device.index);
   }
   /** A 4-byte device buffer for the barrier. */
   private scratch(): { buf: number; free: () => void } {
@@ -220,7 +224,7 @@ export class NcclGroup implements ProcessGroup {
     const drv = this.device.runtime.driver;
     const ev: number[] = [0];
     drv.check('cuEventCreate', drv.fn('int cuEventCreate(_Out_ uintptr_t *event, uint32_t flags)')(ev, 2 /* CU_EVENT_DISABLE_TIMING */), op);
-    drv.check('cuEventRecord', drv.fn('int cuEventRecord(uintptr_t event, uintptr_t stream)')(ev[0], STREAM), op);
+    drv.check('cuEventRecord', drv.fn('int cuEventRecord(uintptr_t event, uintptr_t stream)')(ev[0], this.stream()), op);
     const query = drv.fn('int cuEventQuery(uintptr_t event)');
     const asyncError = this.lib.fn('int ncclCommGetAsyncError(void *comm, _Out_ int *result)');
     const result = [0];
