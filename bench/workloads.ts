@@ -219,9 +219,12 @@ export const workloads: Workload[] = [
       const expected = fm.noGrad(() => x.logSoftmax(1).gather(1, y.unsqueeze(1)).mean().neg().item());
       expectClose('crossEntropy', loss, expected, 1e-6, 1e-7);
       return (reps) => {
+        // The gradient is let go inside the scope, which frees it at once (see layer_norm).
         for (let i = 0; i < reps; i++) {
-          fm.scope(() => fm.nn.functional.crossEntropy(x, y).backward());
-          x.grad = null;
+          fm.scope(() => {
+            fm.nn.functional.crossEntropy(x, y).backward();
+            x.grad = null;
+          });
         }
       };
     },
@@ -242,7 +245,7 @@ export const workloads: Workload[] = [
       expectClose('layerNorm[0,5]', y0[5]!, ((row[5]! - m) / Math.sqrt(v + 1e-5)) * f32(w)[5]! + f32(b)[5]!, 1e-4, 1e-6);
       // The gradients are let go inside the scope, as the MLP and CNN steps' SGD does: the scope
       // then frees them at once, as PyTorch frees a gradient set to None. Set to null after the
-      // scope they are left to the collector, and each step wrote fresh, cold memory (1.74 ms).
+      // scope, they are left to the collector, and each step wrote fresh, cold memory (1.74 ms).
       return (reps) => {
         for (let i = 0; i < reps; i++) {
           fm.scope(() => {

@@ -51,6 +51,8 @@ for (const dtype of ['float32', 'float64'] as const) {
     const cases: [string, number, number, number][] = [
       ['[128, 10]', 128, 10, 0], ['[7, 1]', 7, 1, 0], ['[3, 5] with ignored rows', 3, 5, 0.4],
       ['[64, 1000] (split among threads)', 64, 1000, 0.1], ['[1000, 70] (split among threads)', 1000, 70, 0],
+      // Rows of at most 32 classes run 8 at a time in vector lanes: a partial last block, threads.
+      ['[8195, 32] with ignored rows (rows in lanes, split among threads)', 8195, 32, 0.1], ['[300, 33] (just past the lanes)', 300, 33, 0],
     ];
     for (const [name, n, c, ignore] of cases) {
       const { x, target } = randomCase(n, c, n + c, ignore);

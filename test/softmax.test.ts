@@ -22,6 +22,10 @@ const cases: Case[] = [
   ['[3, 5, 300] dim 1 (blocks of 256 lanes)', () => fm.randn([3, 5, 300]).mul(10), 1],
   ['[70, 1000] dim 1 (split among threads)', () => fm.randn([70, 1000]).mul(5), 1],
   ['[1000, 70] dim 0 (split among threads)', () => fm.randn([1000, 70]).mul(5), 0],
+  // Rows of at most 32 elements run 8 at a time in vector lanes: a partial last block, threads.
+  ['[8195, 10] dim 1 (rows in lanes, split among threads)', () => fm.randn([8195, 10]).mul(5), 1],
+  ['[517, 32] dim 1 (rows in lanes)', () => fm.randn([517, 32]).mul(5), 1],
+  ['[300, 33] dim 1 (just past the lanes)', () => fm.randn([300, 33]).mul(5), 1],
 ];
 
 for (const device of devices) {
