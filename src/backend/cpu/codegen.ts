@@ -51,8 +51,25 @@ float expf(float);
 ${declare(simdFunctions35)}
 #pragma omp declare simd notinbranch
 double atan2(double, double);
+#pragma omp declare simd notinbranch
+float tanhf(float);
 #endif
 #endif`;
+
+/**
+ * float32 kernels computed in float lanes (16 per AVX-512 vector; the expressions are written in
+ * double, which halves the lanes and adds two conversions per element). Exact: +, -, *, / and
+ * sqrt of floats rounded once in float equal the double result rounded to float (53 >= 2 * 24 + 2
+ * bits), and selects and comparisons are exact, so these are bit for bit the double expressions.
+ * Within an ulp or two (libm's float functions, as PyTorch computes them): sigmoid, silu, tanh.
+ */
+const float32Unary: Partial<Record<string, string>> = {
+  neg: '-x', abs: 'x < 0 ? -x : x', square: 'x * x', sqrt: 'sqrtf(x)', reciprocal: '1 / x',
+  relu: 'x < 0 ? 0 : x', relu6: 'x <= 0 ? 0 : (x >= 6 ? 6 : x)',
+  // sigmoid: one exp of -|x|, either branch of the stable form from it.
+  sigmoid: '(x >= 0 ? 1 : e) / (1 + e)', silu: 'x / (1 + expf(-x))', tanh: 'tanhf(x)',
+};
+const float32Binary = new Set(['add', 'sub', 'mul', 'div', 'thresholdBackward', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 
 /**
  * float16 / bfloat16 bits to and from float, as src/half.ts (and c10::Half / c10::BFloat16) round:
@@ -342,9 +359,11 @@ function unaryKernels(): string[] {
   for (const [op, def] of Object.entries(unaryOps)) {
     for (const d of def.dtype === 'float' ? floatTypes : allTypes) {
       const o = def.dtype === 'bool' ? 'bool' : d;
-      // float32 exp in float lanes (libmvec's expf, within an ulp or two of the double's rounding, as
-      // PyTorch's): twice the lanes of the double version.
-      const body = op === 'exp' && d === 'float32' ? 'P0[i0] = expf(P1[i1]);' : `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
+      // float32 exp and the ops of float32Unary in float lanes (libmvec's expf: within an ulp or two
+      // of the double's rounding, as PyTorch's): twice the lanes of the double version.
+      const f32 = d === 'float32' ? (op === 'exp' ? 'expf(x)' : float32Unary[op]) : undefined;
+      const pre = op === 'sigmoid' ? ' const float e = expf(-fabsf(x));' : '';
+      const body = f32 !== undefined ? `const float x = P1[i1];${pre} P0[i0] = ${f32};` : `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
       out.push(kernel(`fm_u_${op}_${tag[d]}`, [o, d], body, ', const double* restrict p')
         .replace('{\n  const int nd', '{\n  const double p0 = p[0], p1 = p[1], p2 = p[2]; (void)p0; (void)p1; (void)p2;\n  const int nd'));
     }
@@ -357,7 +376,10 @@ function binaryKernels(): string[] {
   for (const [op, def] of Object.entries(binaryOps)) {
     for (const d of def.dtype === 'float' ? floatTypes : allTypes) {
       const o = def.dtype === 'bool' ? 'bool' : d;
-      out.push(kernel(`fm_b_${op}_${tag[d]}`, [o, d, d], `const double x = ${load(1)}, y = ${load(2)}; P0[i0] = ${store(o, def.expr)};`));
+      const body = d === 'float32' && float32Binary.has(op)
+        ? `const float x = P1[i1], y = P2[i2]; P0[i0] = ${o === 'bool' ? store(o, def.expr) : def.expr};`
+        : `const double x = ${load(1)}, y = ${load(2)}; P0[i0] = ${store(o, def.expr)};`;
+      out.push(kernel(`fm_b_${op}_${tag[d]}`, [o, d, d], body));
     }
   }
   return out;
