@@ -30,14 +30,15 @@ test('nccl, world of one: every collective, a subgroup and DDP on cuda', { skip:
     assert.equal(w.isCompleted(), true);
     assert.equal(big.sum().item(), 1 << 22);
 
-    // On a side stream: the collective queues behind the kernels that made its input there, and
-    // a read on that stream sees its result (ordering, not values, is what a world of one tests).
+    // On a side stream (non-blocking: not ordered with the legacy stream): the collective queues
+    // behind the kernel that made its input there, so an out-of-place allGather copies the
+    // finished input (queued on the legacy stream, it could copy before the kernel ran).
     const side = new fm.cuda.Stream();
     fm.cuda.stream(side, () => {
-      const onSide = fm.ones([1 << 20], { device: dev }).mul(3);
-      const work = dist.allReduce(onSide, { asyncOp: true });
-      work.wait();
-      assert.equal(onSide.sum().item(), 3 * (1 << 20));
+      const onSide = fm.ones([1 << 24], { device: dev }).mul(3);
+      const gathered = [fm.zeros([1 << 24], { device: dev })];
+      dist.allGather(gathered, onSide, { asyncOp: true }).wait();
+      assert.equal(gathered[0]!.sum().item(), 3 * (1 << 24));
     });
     side.synchronize();
     side.dispose();

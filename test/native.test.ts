@@ -1334,6 +1334,31 @@ describe('the compile lock', () => {
   });
 });
 
+describe('the generated source, split into compilation units', () => {
+  test('every unit defines the static helpers it calls, and the units together hold every function once', async () => {
+    const { splitSource } = await import('../src/backend/cpu/compile.js');
+    const { generatedSource } = await import('../src/backend/cpu/codegen.js');
+    const src = generatedSource();
+    // Functions at column 0 after the prelude (which every unit repeats).
+    const body = src.slice(src.indexOf('\nvoid fm_u_'));
+    const all = (text: string) => [...text.matchAll(/^(?:static )?\w+ (fm_\w+)\(/gm)].map((m) => m[1]!);
+    const inBody = new Set(all(body));
+    const defs = (text: string) => all(text).filter((f) => inBody.has(f));
+    const helpers = [...body.matchAll(/^static \w+ (fm_\w+)\(/gm)].map((m) => m[1]!);
+    assert.ok(helpers.includes('fm_softmax_short_rows_f32') && helpers.includes('fm_maxpool_plane_f32'), `helpers: ${helpers.join(', ')}`);
+    // (The former split, at equal counts of functions, broke the build at 12, 13, 17, 24 units.)
+    for (const n of [2, 3, 4, 7, 12, 13, 17, 24]) {
+      const units = splitSource(src, n);
+      assert.equal(units.length, n);
+      assert.deepEqual(units.flatMap(defs).sort(), defs(body).sort(), `${n} units: every function once`);
+      for (const [i, u] of units.entries()) {
+        const own = new Set(defs(u));
+        for (const h of helpers) assert.ok(own.has(h) || !u.includes(`${h}(`), `${n} units: unit ${i} calls ${h} but does not define it`);
+      }
+    }
+  });
+});
+
 describe('malloc tuning', () => {
   test('FIAMMA_CPU_MALLOC=default leaves malloc alone and the kernels still work', { skip: nativeSkip }, () => {
     const index = new URL('../src/index.js', import.meta.url).href;

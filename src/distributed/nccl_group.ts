@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { DistributedError } from '../errors.js';
 import { loadLibrary, LibraryNotFound } from '../backend/cuda/libs.js';
 import { addr, cudaRuntime, type CudaDevice, type CudaStorage } from '../backend/cuda/index.js';
-import { currentStreamHandle } from '../backend/cuda/stream_context.js';
+import { currentStreamRef } from '../backend/cuda/stream_context.js';
 import type { View } from '../backend/interface.js';
 import { currentDevice } from '../cuda.js';
 import { PolledWork, timeoutError, type ProcessGroup, type ReduceOpName, type Work } from './process_group.js';
@@ -206,7 +206,7 @@ export class NcclGroup implements ProcessGroup {
   }
   /** The current stream of this group's GPU: collectives and their events go there. */
   private stream(): number {
-    return currentStreamHandle(this.device.index);
+    return currentStreamRef(this.device.index)?.handle ?? 0;
   }
   /** A 4-byte device buffer for the barrier. */
   private scratch(): { buf: number; free: () => void } {
@@ -220,6 +220,9 @@ export class NcclGroup implements ProcessGroup {
   private run(op: string, tensors: readonly Tensor[], enqueue: () => void): Work {
     if (this.destroyed) throw new DistributedError(op, 'the process group was destroyed');
     this.device.makeCurrent();
+    // The side stream (if any) stays alive while the Work is pending: collected, its finalizer
+    // would wait for a collective that may never finish.
+    const stream = currentStreamRef(this.device.index);
     enqueue();
     const drv = this.device.runtime.driver;
     const ev: number[] = [0];
@@ -238,6 +241,7 @@ export class NcclGroup implements ProcessGroup {
       destroyEvent();
     };
     return new PolledWork(op, this, () => {
+      void stream; // held (above)
       this.lib.check(op, 'ncclCommGetAsyncError', asyncError(this.comm, result));
       this.lib.check(op, 'NCCL (asynchronous)', result[0]!, this.comm);
       const status = query(ev[0]);

@@ -66,8 +66,8 @@ float tanhf(float);
 const float32Unary: Partial<Record<string, string>> = {
   neg: '-x', abs: 'x < 0 ? -x : x', square: 'x * x', sqrt: 'sqrtf(x)', reciprocal: '1 / x',
   relu: 'x < 0 ? 0 : x', relu6: 'x <= 0 ? 0 : (x >= 6 ? 6 : x)',
-  // sigmoid: one exp of -|x|, either branch of the stable form from it.
-  sigmoid: '(x >= 0 ? 1 : e) / (1 + e)', silu: 'x / (1 + expf(-x))', tanh: 'tanhf(x)',
+  // sigmoid and silu: one exp of -|x| (never overflowing), either branch of the stable form from it.
+  sigmoid: '(x >= 0 ? 1 : ex) / (1 + ex)', silu: 'x * (x >= 0 ? 1 : ex) / (1 + ex)', tanh: 'tanhf(x)',
 };
 const float32Binary = new Set(['add', 'sub', 'mul', 'div', 'thresholdBackward', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 
@@ -251,12 +251,12 @@ static inline T fm_lanesum_##SFX(T* acc) { \\
 static inline T fm_rowsum_##SFX(const T* restrict x, int64_t n) { \\
   enum { A = 256 / sizeof(T) }; T acc[A] = {0}; T s = 0; int64_t j = 0; \\
   for (; j + A <= n; j += A) { _Pragma("omp simd") for (int l = 0; l < A; l++) acc[l] += x[j + l]; } \\
-  for (; j < n; j++) s += x[j]; \\
+  _Pragma("omp simd reduction(+:s)") for (int64_t q = j; q < n; q++) s += x[q]; \\
   return s + fm_lanesum_##SFX(acc); } \\
 static inline T fm_rowdev2_##SFX(const T* restrict x, int64_t n, T mu) { \\
   enum { A = 256 / sizeof(T) }; T acc[A] = {0}; T s = 0; int64_t j = 0; \\
   for (; j + A <= n; j += A) { _Pragma("omp simd") for (int l = 0; l < A; l++) { const T e = x[j + l] - mu; acc[l] += e * e; } } \\
-  for (; j < n; j++) { const T e = x[j] - mu; s += e * e; } \\
+  _Pragma("omp simd reduction(+:s)") for (int64_t q = j; q < n; q++) { const T e = x[q] - mu; s += e * e; } \\
   return s + fm_lanesum_##SFX(acc); }
 FM_ROWSUMS(float, f32)
 FM_ROWSUMS(double, f64)
@@ -264,7 +264,8 @@ FM_ROWSUMS(double, f64)
    about 100 ns, the vector exp covering a fraction of a row and the rest scalar calls. Here R <= 8
    rows of a contiguous [*, c] x (rows xs0 apart) sit in 8 double lanes, so each column is one
    vector exp: e[j * 8 + l] = exp(x[l, j] - m[l]) and s[l] its row's sum, with m[l] the row's max
-   (NaN if any element is; an infinite max counts as 0, as the composite). Lanes past R hold 0. */
+   (NaN if any element is; an infinite max counts as 0, as the composite). Lanes past R read
+   zeros; their sums are not used. */
 #define FM_LANE_ROWS 8
 #define FM_SHORT_ROW 32
 #define FM_ROWS_LSE(T, SFX) \\
@@ -362,7 +363,7 @@ function unaryKernels(): string[] {
       // float32 exp and the ops of float32Unary in float lanes (libmvec's expf: within an ulp or two
       // of the double's rounding, as PyTorch's): twice the lanes of the double version.
       const f32 = d === 'float32' ? (op === 'exp' ? 'expf(x)' : float32Unary[op]) : undefined;
-      const pre = op === 'sigmoid' ? ' const float e = expf(-fabsf(x));' : '';
+      const pre = op === 'sigmoid' || op === 'silu' ? ' const float ex = expf(-fabsf(x));' : '';
       const body = f32 !== undefined ? `const float x = P1[i1];${pre} P0[i0] = ${f32};` : `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
       out.push(kernel(`fm_u_${op}_${tag[d]}`, [o, d], body, ', const double* restrict p')
         .replace('{\n  const int nd', '{\n  const double p0 = p[0], p1 = p[1], p2 = p[2]; (void)p0; (void)p1; (void)p2;\n  const int nd'));

@@ -127,13 +127,29 @@ export function isStale(lock: string): boolean {
   }
 }
 
-/** Splits generated C (a prelude, then functions starting at column 0) into `n` units sharing the prelude. */
-function splitSource(src: string, n: number): string[] {
+/**
+ * Splits generated C (a prelude, then functions starting at column 0) into `n` units sharing the
+ * prelude. A static helper is visible in its own unit only, so a unit ends only where no helper
+ * defined before is called after (a split between fm_maxpool_plane and fm_maxpool2d, or between
+ * a short-rows helper and its kernel, would not compile).
+ */
+export function splitSource(src: string, n: number): string[] {
   const marker = '\nvoid fm_u_';
   const start = src.indexOf(marker);
   const prelude = src.slice(0, start);
-  const fns = src.slice(start).split(/\n(?=(?:void|int64_t) fm_)/);
-  const per = Math.ceil(fns.length / n);
+  const fns = src.slice(start).split(/\n(?=(?:static )?(?:void|int64_t|int) fm_\w+\()/);
+  const helper = fns.map((f) => /^static \w+ (fm_\w+)\(/.exec(f)?.[1]);
+  const canCut = (at: number): boolean => {
+    const rest = fns.slice(at).join('\n');
+    return helper.slice(0, at).every((name) => name === undefined || !rest.includes(`${name}(`));
+  };
+  const cuts = [0];
+  for (let i = 1; i < n; i++) {
+    let at = Math.max(cuts[i - 1]!, Math.round((fns.length * i) / n));
+    while (at < fns.length && !canCut(at)) at++;
+    cuts.push(at);
+  }
+  cuts.push(fns.length);
   // The prelude's fm_set_threads is defined once; the other units see it as extern.
-  return Array.from({ length: n }, (_, i) => (i === 0 ? prelude : prelude.replace('int fm_threads = 1;\nvoid fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }', 'extern int fm_threads;')) + fns.slice(i * per, (i + 1) * per).join('\n'));
+  return Array.from({ length: n }, (_, i) => (i === 0 ? prelude : prelude.replace('int fm_threads = 1;\nvoid fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }', 'extern int fm_threads;')) + fns.slice(cuts[i], cuts[i + 1]).join('\n'));
 }

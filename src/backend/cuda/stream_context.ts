@@ -12,7 +12,12 @@ const context = new AsyncLocalStorage<ReadonlyMap<number, StreamRef>>();
 
 /** The stream handle that work for device `index` goes to now (0: the legacy default stream). */
 export function currentStreamHandle(index: number): number {
-  return context.getStore()?.get(index)?.handle ?? 0;
+  return currentStreamRef(index)?.handle ?? 0;
+}
+
+/** The Stream object work for device `index` goes to now (undefined: the legacy default stream), for holders that must keep it alive. */
+export function currentStreamRef(index: number): StreamRef | undefined {
+  return context.getStore()?.get(index);
 }
 
 /** Runs `fn` with device `index`'s work going to `stream`. */

@@ -14,10 +14,13 @@
    @ [1600, 128], a CNN's first linear layer: 145 -> 126 us on 2 threads; [16, 1024] @ [1024,
    1024]: 610 -> 344 us), while a short k leaves the sums across lanes too large a share. The
    short side must fit in L2 (a block of its columns is reused by every row of the long side;
-   [96, 4096] @ [4096, 4096] as dot products was 0.79x the packed kernel). */
+   [96, 4096] @ [4096, 4096] as dot products was 0.79x the packed kernel) ... */
 #define DOT_SHORT_MAX 96
 #define DOT_LONG_K 512
 #define DOT_SHORT_BYTES (512 * 1024)
+/* ... and C small: with a long other side the packing is amortised again ([4096, 1024] @ [1024,
+   96] as dot products was 0.76x the packed kernel). */
+#define DOT_SHORT_C 65536
 static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 /* Pins a vector in a register (an empty asm that "changes" it): see dot_block. */
 #if defined(__x86_64__)
@@ -151,7 +154,7 @@ GEMM_DOT(double, int64_t, f64)
                      int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
     if (m == 0 || n == 0) return;                                                                        \
     const int nth_ = (double)m * n * k < 2e6 ? 1 : threads; /* small products: not worth waking threads */ \
-    if (acs == 1 && brs == 1 && k >= 16 && (fm_min(m, n) <= DOT_NARROW_MAX || (fm_min(m, n) <= DOT_SHORT_MAX && k >= DOT_LONG_K && fm_min(m, n) * k * (int64_t)sizeof(T) <= DOT_SHORT_BYTES))) { \
+    if (acs == 1 && brs == 1 && k >= 16 && (fm_min(m, n) <= DOT_NARROW_MAX || (fm_min(m, n) <= DOT_SHORT_MAX && m * n <= DOT_SHORT_C && k >= DOT_LONG_K && fm_min(m, n) * k * (int64_t)sizeof(T) <= DOT_SHORT_BYTES))) { \
       /* C^T = B^T A^T keeps both operands contiguous along k: the longer side takes the rows. */   \
       if (m >= n) gemm_dot_##SFX(m, n, k, a, ars, b, bcs, c, crs, ccs, nth_);                             \
       else gemm_dot_##SFX(n, m, k, b, bcs, a, ars, c, ccs, crs, nth_);                                    \
