@@ -89,6 +89,7 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
   };
   const params = new Float64Array(3);
   const setThreads = lib.fn('fm_set_threads', 'void', ['int']) as unknown as (n: number) => void;
+  const tile: GemmTile = { mr: (lib.fn('fm_gemm_mr', 'int', []) as unknown as () => number)(), nr: (lib.fn('fm_gemm_nr', 'int', []) as unknown as () => number)() };
   let threads = 1;
 
   const backend: Backend<TsStorage> & { setThreads(n: number): void } = {
@@ -235,11 +236,12 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
       const batch = out.shape.slice(0, nd - 2);
       const bs = (v: V) => v.strides.slice(0, nd - 2);
       const [ars, acs, brs, bcs, crs, ccs] = [a.strides[nd - 2]!, a.strides[nd - 1]!, b.strides[nd - 2]!, b.strides[nd - 1]!, out.strides[nd - 2]!, out.strides[nd - 1]!];
-      // The micro-kernel's tiles are 14 rows by 32 columns: a product whose tiles and threads are
-      // better filled transposed, C^T = B^T A^T, runs so
+      // The micro-kernel's tiles are MR rows by NR columns (14 by 32 with AVX-512): a product
+      // whose tiles and threads are better filled transposed, C^T = B^T A^T, runs so
       // (measured on 2 threads: [32, 43264] @ [43264, 9] 9 -> 14 GFLOP/s, a convolution's weight
       // gradient [64, 7744] @ [7744, 288] 79 -> 127).
-      const transpose = gemmFill(n, m, m * n * k < 2e6 ? 1 : threads) > 1.05 * gemmFill(m, n, m * n * k < 2e6 ? 1 : threads);
+      const th = m * n * k < 2e6 ? 1 : threads;
+      const transpose = gemmFill(n, m, th, tile) > 1.05 * gemmFill(m, n, th, tile);
       forEachOffset(batch, [a.offset, b.offset, out.offset], [bs(a), bs(b), bs(out)], ([ao, bo, co]) => {
         if (transpose) gemm(n, m, k, B.subarray(bo!), bcs, brs, A.subarray(ao!), acs, ars, C.subarray(co!), ccs, crs, threads);
         else gemm(m, n, k, A.subarray(ao!), ars, acs, B.subarray(bo!), brs, bcs, C.subarray(co!), crs, ccs, threads);
@@ -249,17 +251,23 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
   return backend;
 }
 
+/** The GEMM micro-kernel's tile: MR rows by NR columns of float32 (gemm_core.h, per vector width). */
+interface GemmTile {
+  readonly mr: number;
+  readonly nr: number;
+}
+
 /**
  * The share of the GEMM micro-kernel's work that is useful for an m x n product on `threads`
- * threads (gemm.c): columns come in tiles of 32, every one computed whole; a short last row panel
+ * threads (gemm.c): columns come in tiles of NR, every one computed whole; a short last row panel
  * runs as kernels of 8, 4, 2 and 1 rows, so rows waste little. Threads take equal shares of the
- * row panels (14 rows) or of the column tiles, whichever divides more evenly.
+ * row panels (MR rows) or of the column tiles, whichever divides more evenly.
  */
-function gemmFill(m: number, n: number, threads: number): number {
-  const rp = Math.ceil(m / 14);
-  const cp = Math.ceil(n / 32);
+function gemmFill(m: number, n: number, threads: number, tile: GemmTile): number {
+  const rp = Math.ceil(m / tile.mr);
+  const cp = Math.ceil(n / tile.nr);
   const share = (p: number) => p / (threads * Math.ceil(p / threads));
-  return (n / (32 * cp)) * Math.max(share(rp), share(cp));
+  return (n / (tile.nr * cp)) * Math.max(share(rp), share(cp));
 }
 
 /** [nk, kept shape, kept x strides, kept out strides] for the dims `kept`, written from meta[at]. */

@@ -10,6 +10,13 @@
    operand ([128, 256] @ [256, 10] on one thread: 20.7 -> 10.9 us; a matrix-vector
    product [256, 1024] @ [1024, 1]: 245 -> 12.5 us). */
 #define DOT_NARROW_MAX 12
+/* Measured with AVX-512 (32 vector registers). An AVX2 build ran it 4x slower than the packed
+   kernel: its 4 x 4 blocks' 16 sums and 8 operands spill out of 16 registers. */
+#if defined(__AVX512F__)
+#define FM_DOT_PATH 1
+#else
+#define FM_DOT_PATH 0
+#endif
 /* Also when one side is short and k long: packing B is then paid for by few rows of A ([64, 1600]
    @ [1600, 128], a CNN's first linear layer: 145 -> 126 us on 2 threads; [16, 1024] @ [1024,
    1024]: 610 -> 344 us), while a short k leaves the sums across lanes too large a share. The
@@ -154,7 +161,7 @@ GEMM_DOT(double, int64_t, f64)
                      int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
     if (m == 0 || n == 0) return;                                                                        \
     const int nth_ = (double)m * n * k < 2e6 ? 1 : threads; /* small products: not worth waking threads */ \
-    if (acs == 1 && brs == 1 && k >= 16 && (fm_min(m, n) <= DOT_NARROW_MAX || (fm_min(m, n) <= DOT_SHORT_MAX && m * n <= DOT_SHORT_C && k >= DOT_LONG_K && fm_min(m, n) * k * (int64_t)sizeof(T) <= DOT_SHORT_BYTES))) { \
+    if (FM_DOT_PATH && acs == 1 && brs == 1 && k >= 16 && (fm_min(m, n) <= DOT_NARROW_MAX || (fm_min(m, n) <= DOT_SHORT_MAX && m * n <= DOT_SHORT_C && k >= DOT_LONG_K && fm_min(m, n) * k * (int64_t)sizeof(T) <= DOT_SHORT_BYTES))) { \
       /* C^T = B^T A^T keeps both operands contiguous along k: the longer side takes the rows. */   \
       if (m >= n) gemm_dot_##SFX(m, n, k, a, ars, b, bcs, c, crs, ccs, nth_);                             \
       else gemm_dot_##SFX(n, m, k, b, bcs, a, ars, c, ccs, crs, nth_);                                    \
@@ -256,6 +263,9 @@ float fm_fma_probe_f32(int64_t iters) {
 
 /** Floats one vector holds, for the bench's flop count. */
 int fm_vector_floats(void) { return FM_VBYTES / 4; }
+/** The micro-kernel's tile, MR rows by NR float32 columns (the backend weighs transposed products with it). */
+int fm_gemm_mr(void) { return FM_MR; }
+int fm_gemm_nr(void) { return FM_VBYTES / 4 * FM_NV; }
 
 /** The FMA probe on `threads` threads at once (each runs `iters` rounds). */
 double fm_fma_probe(int64_t iters, int threads) {

@@ -113,7 +113,7 @@ static inline int fm_a_rows_spread(int64_t bytes) {
       for (int v = 0; v < NV; v++) acc[i][v] = (v_##SFX){0};                                             \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
       v_##SFX bv[NV];                                                                                    \
-      for (int v = 0; v < NV; v++) memcpy(&bv[v], b + v * VLEN, sizeof(v_##SFX));                       \
+      for (int v = 0; v < NV; v++) bv[v] = *(const v_##SFX*)(b + v * VLEN);                            \
       for (int i = 0; i < R; i++) {                                                                      \
         T ai = a[i * ars];                                                                               \
         for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];                                            \
@@ -126,15 +126,16 @@ static inline int fm_a_rows_spread(int64_t bytes) {
         T* row = c + i * rs;                                                                             \
         for (int v = 0; v < NV; v++) {                                                                  \
           v_##SFX cur;                                                                                   \
-          if (accumulate) { memcpy(&cur, row + v * VLEN, sizeof cur); cur += acc[i][v]; }                \
+          if (accumulate) cur = *(const v_##SFX*)(row + v * VLEN) + acc[i][v];                           \
           else cur = acc[i][v];                                                                          \
-          memcpy(row + v * VLEN, &cur, sizeof cur);                                                      \
+          *(v_##SFX*)(row + v * VLEN) = cur;                                                             \
         }                                                                                                \
       }                                                                                                  \
       return;                                                                                            \
     }                                                                                                    \
     T tile[MR][NR_##SFX];                                                                                \
-    memcpy(tile, acc, sizeof(T) * R * NR_##SFX);                                                         \
+    for (int i = 0; i < R; i++)                                                                          \
+      for (int v = 0; v < NV; v++) *(v_##SFX*)(&tile[i][v * VLEN]) = acc[i][v];                         \
     if (rs == 1) {                                                                                       \
       /* A column-major C (a product run transposed): each column's R values are contiguous. */   \
       for (int64_t j = 0; j < nr; j++) {                                                                 \
@@ -271,24 +272,37 @@ static inline int fm_a_rows_spread(int64_t bytes) {
 #define FM_VBYTES 16
 #endif
 
-// Tiles: MR rows by NV vectors of columns (14 x 2 uses 28 of AVX-512's 32 registers for sums); KC
-// deep so MC x KC of A stays in L2 (512 rather than 256: products of 1024 and 2048 4-6% faster,
-// fewer passes over C); sizes chosen by measurement on the bench machine.
+// Tiles: MR rows by NV vectors of columns, their sums held in registers: 14 x 2 uses 28 of
+// AVX-512's 32; with 16 vector registers (AVX2, SSE) 6 x 2 uses 12 (14 x 2 spilled there: an
+// x86-64-v3 build ran the 256^3 product at 19 GFLOP/s on one core of the bench machine, whose FMA
+// peak is 115 for either width). KC deep so MC x KC of A stays in L2 (512 rather than 256:
+// products of 1024 and 2048 4-6% faster, fewer passes over C); MC a multiple of MR (A's packing
+// space holds MC rows). Sizes chosen by measurement on the bench machine.
 #ifndef FM_KC
 #define FM_KC 512
-#endif
-#ifndef FM_MC
-#define FM_MC 196
 #endif
 #ifndef FM_NC
 #define FM_NC 4096
 #endif
+#if defined(__AVX512F__) || defined(__aarch64__)
 #ifndef FM_MR
 #define FM_MR 14
+#endif
+#ifndef FM_MC
+#define FM_MC 196
+#endif
+#else
+#ifndef FM_MR
+#define FM_MR 6
+#endif
+#ifndef FM_MC
+#define FM_MC 192
+#endif
 #endif
 #ifndef FM_NV
 #define FM_NV 2
 #endif
+_Static_assert(FM_MC % FM_MR == 0, "the packing space of A holds MC rows in whole panels of MR");
 GEMM_CORE(float, f32, FM_VBYTES / 4, FM_MR, FM_NV, FM_KC, FM_MC, FM_NC)
 GEMM_CORE(double, f64, FM_VBYTES / 8, FM_MR, FM_NV, FM_KC, FM_MC, FM_NC)
 
