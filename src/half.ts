@@ -65,6 +65,11 @@ export function bfloat16BitsToFloat(b: number): number {
 }
 
 
+/** The value of one element's bits in `dtype` (a scalar read: item()). */
+export function reducedBitsToFloat(bits: number, dtype: ReducedFloat): number {
+  return dtype === 'float16' ? halfBitsToFloat(bits) : bfloat16BitsToFloat(bits);
+}
+
 /** Bits of `values` in `dtype`. */
 export function toReducedBits(values: ArrayLike<number | bigint>, dtype: ReducedFloat): Uint16Array {
   const enc = dtype === 'float16' ? floatToHalfBits : floatToBfloat16Bits;

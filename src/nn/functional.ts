@@ -107,8 +107,9 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
  * float32 norm layers, as autocast leaves them): the norms compute in float32 and return the
  * input's dtype, as PyTorch's mixed-type norm kernels do, rather than promoting the output.
  */
-function mixed(x: Tensor, ...params: (Tensor | null | undefined)[]): boolean {
-  return isReducedFloat(x.dtype) && params.some((p) => p && p.dtype === 'float32');
+function mixed(x: Tensor, a?: Tensor | null, b?: Tensor | null, c?: Tensor | null, d?: Tensor | null): boolean {
+  // Fixed parameters, no rest array: every norm call asks, nearly always of a float32 input.
+  return isReducedFloat(x.dtype) && (a?.dtype === 'float32' || b?.dtype === 'float32' || c?.dtype === 'float32' || d?.dtype === 'float32');
 }
 
 /** Machine epsilon by float dtype (torch.finfo(dtype).eps): rmsNorm's default eps. */

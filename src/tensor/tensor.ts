@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import type { View } from '../backend/interface.js';
 import type { Device } from '../device.js';
 import { isFloating, isReducedFloat, type DType, type TypedArray } from '../dtype.js';
-import { fromReducedBits } from '../half.js';
+import { fromReducedBits, reducedBitsToFloat } from '../half.js';
 import { AutogradError, ValueError } from '../errors.js';
 import { formatTensor } from '../format.js';
 import { AccumulateGrad, type Node } from '../autograd/node.js';
@@ -255,7 +255,7 @@ export class Tensor {
     const n = this.numel();
     if (n !== 1) throw new ValueError('item', `a tensor with ${n} elements (shape ${fmtShape(this.shape)}) cannot be converted to a number; item() needs exactly one element`);
     const v = this.storage.backend.read(this.storage.handle, this.offset, 1)[0]!;
-    return isReducedFloat(this.dtype) ? fromReducedBits(Uint16Array.of(Number(v)), this.dtype)[0]! : Number(v);
+    return isReducedFloat(this.dtype) ? reducedBitsToFloat(Number(v), this.dtype) : Number(v);
   }
 
   /**

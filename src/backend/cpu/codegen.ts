@@ -61,10 +61,10 @@ float tanhf(float);
  * double, which halves the lanes and adds two conversions per element). Exact: +, -, *, / and
  * sqrt of floats rounded once in float equal the double result rounded to float (53 >= 2 * 24 + 2
  * bits), and selects and comparisons are exact, so these are bit for bit the double expressions.
- * Within an ulp or two (libm's float functions, as PyTorch computes them): sigmoid, silu, tanh.
+ * Within an ulp or two (libm's float functions, as PyTorch computes them): exp, sigmoid, silu, tanh.
  */
 const float32Unary: Partial<Record<string, string>> = {
-  neg: '-x', abs: 'x < 0 ? -x : x', square: 'x * x', sqrt: 'sqrtf(x)', reciprocal: '1 / x',
+  exp: 'expf(x)', neg: '-x', abs: 'x < 0 ? -x : x', square: 'x * x', sqrt: 'sqrtf(x)', reciprocal: '1 / x',
   relu: 'x < 0 ? 0 : x', relu6: 'x <= 0 ? 0 : (x >= 6 ? 6 : x)',
   // sigmoid and silu: one exp of -|x| (never overflowing), either branch of the stable form from it.
   sigmoid: '(x >= 0 ? 1 : ex) / (1 + ex)', silu: 'x * (x >= 0 ? 1 : ex) / (1 + ex)', tanh: 'tanhf(x)',
@@ -360,9 +360,8 @@ function unaryKernels(): string[] {
   for (const [op, def] of Object.entries(unaryOps)) {
     for (const d of def.dtype === 'float' ? floatTypes : allTypes) {
       const o = def.dtype === 'bool' ? 'bool' : d;
-      // float32 exp and the ops of float32Unary in float lanes (libmvec's expf: within an ulp or two
-      // of the double's rounding, as PyTorch's): twice the lanes of the double version.
-      const f32 = d === 'float32' ? (op === 'exp' ? 'expf(x)' : float32Unary[op]) : undefined;
+      // float32Unary's ops in float lanes: twice the lanes of the double version.
+      const f32 = d === 'float32' ? float32Unary[op] : undefined;
       const pre = op === 'sigmoid' || op === 'silu' ? ' const float ex = expf(-fabsf(x));' : '';
       const body = f32 !== undefined ? `const float x = P1[i1];${pre} P0[i0] = ${f32};` : `const double x = ${load(1)}; P0[i0] = ${store(o, def.expr)};`;
       out.push(kernel(`fm_u_${op}_${tag[d]}`, [o, d], body, ', const double* restrict p')
@@ -903,18 +902,13 @@ static void fm_layernorm_backward_rows_${tag[d]}(int64_t lo, int64_t hi, int64_t
     if (flat) {
       /* The row's sums and gx in the element type (as the forward); the column sums in doubles. */
       const ${t} mt = mean[i * ms], rt = rstd[i * rs];
-      /* Partial sums over 256 bytes of lanes, as fm_rowsum (one vector each made chains of adds). */
-      enum { A = 256 / sizeof(${t}) };
-      ${t} p1[A] = {0}, p2[A] = {0}, d1 = 0, d2 = 0;
-      int64_t j = 0;
+      ${t} d1 = 0, d2 = 0;
       if (w) {
-        for (; j + A <= n; j += A) { _Pragma("omp simd") for (int l = 0; l < A; l++) { const ${t} h = gr[j + l] * w[j + l]; p1[l] += h; p2[l] += h * ((xr[j + l] - mt) * rt); } }
-        for (; j < n; j++) { const ${t} h = gr[j] * w[j]; d1 += h; d2 += h * ((xr[j] - mt) * rt); }
+        _Pragma("omp simd reduction(+:d1, d2)") for (int64_t j = 0; j < n; j++) { const ${t} h = gr[j] * w[j]; d1 += h; d2 += h * ((xr[j] - mt) * rt); }
       } else {
-        for (; j + A <= n; j += A) { _Pragma("omp simd") for (int l = 0; l < A; l++) { const ${t} h = gr[j + l]; p1[l] += h; p2[l] += h * ((xr[j + l] - mt) * rt); } }
-        for (; j < n; j++) { const ${t} h = gr[j]; d1 += h; d2 += h * ((xr[j] - mt) * rt); }
+        _Pragma("omp simd reduction(+:d1, d2)") for (int64_t j = 0; j < n; j++) { const ${t} h = gr[j]; d1 += h; d2 += h * ((xr[j] - mt) * rt); }
       }
-      d1 = (d1 + fm_lanesum_${tag[d]}(p1)) / n; d2 = (d2 + fm_lanesum_${tag[d]}(p2)) / n;
+      d1 /= n; d2 /= n;
       _Pragma("omp simd") for (int64_t j = 0; j < n; j++) {
         const ${t} xh = (xr[j] - mt) * rt, gv = gr[j];
         o[j] = rt * (gv * (w ? w[j] : 1) - d1 - xh * d2);

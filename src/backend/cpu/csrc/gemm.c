@@ -30,10 +30,8 @@
 #define DOT_SHORT_C 65536
 static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 /* Pins a vector in a register (an empty asm that "changes" it): see dot_block. */
-#if defined(__x86_64__)
+#if FM_DOT_PATH
 #define FM_IN_REGISTER(v) __asm__("" : "+x"(v))
-#elif defined(__aarch64__)
-#define FM_IN_REGISTER(v) __asm__("" : "+w"(v))
 #else
 #define FM_IN_REGISTER(v) (void)0
 #endif
@@ -63,7 +61,7 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
   }                                                                                                      \
   /* out[q] = the sum of x[q]'s lanes, for N (a power of two) vectors: pairs of vectors fold into  \
      one (each half of every lane group added to the other, the first vector's groups then the   \
-     second's) until each lane holds a whole sum, so N sums cost about N shuffles, not N * lanes   \
+     second's) until each lane holds a whole sum, so N sums cost about 2N shuffles, not N * lanes   \
      dependent scalar adds. */                                                                     \
   static inline __attribute__((always_inline)) void hsum_##SFX(const int N, v_##SFX* x, T* out) {     \
     int n = N, w = VL_##SFX, L = 0;                                                                      \
