@@ -1050,9 +1050,10 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
     }
   });
 
-  test('narrow or short products of k-contiguous operands (x @ W^T, dot products in vector lanes with AVX-512): against the ts reference, 1 and 2 threads', () => {
+  test('narrow or short products of k-contiguous operands (x @ W^T, dot products in vector lanes on x86-64): against the ts reference, 1 and 2 threads', () => {
     // gemm.c's dot path: A's rows and B's columns contiguous along k, one side at most 12 wide
-    // (or at most 96 with k >= 512). Shapes cross its 4 x 4 blocks (edges of 1-3 rows or
+    // (or at most 96 with k >= 512). Shapes cross its blocks (4 x 4 with AVX-512, 2 x 4 with 16
+    // vector registers: CI runs this file on x86-64-v3 code too; edges of 1-3 rows or
     // columns), k's vector tail, its column blocks (256 KiB of B rows), a matrix-vector product,
     // the narrow side on the left, and products large enough for threads.
     const shapes: [number, number, number][] = [
@@ -1069,7 +1070,7 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
           ts.matmul(expected.view_() as unknown as V, a.view_() as unknown as V, b.view_() as unknown as V);
           const [r1, r2] = oneThenTwo(() => fm.matmul(a, b));
           const tol = dtype === 'float32' ? 1e-5 * Math.sqrt(k) : 1e-12;
-          // (On AVX2 builds the dot path is off and these take the packed kernel, whose k split
+          // (Where the dot path is off (not x86-64), these take the packed kernel, whose k split
           // sums in another order: so 1 and 2 threads agree within the tolerance, not bitwise.)
           assertArraysClose(r1, expected.data(), { rtol: tol, atol: tol }, `${what} ${dtype}, 1 thread`);
           assertArraysClose(r2, expected.data(), { rtol: tol, atol: tol }, `${what} ${dtype}, 2 threads`);

@@ -5,17 +5,25 @@
 
 /* Products whose A rows and B columns are both contiguous along k (x @ W^T: a linear layer's
    forward) with one side narrow (a classifier's 10 outputs): every element of C is a dot product
-   of two contiguous vectors, so blocks of 4 x 4 of them run in vector lanes over k with no
-   packing, where the packed kernel would pad 10 columns to a 32-wide tile or transpose a whole
-   operand ([128, 256] @ [256, 10] on one thread: 20.7 -> 10.9 us; a matrix-vector
+   of two contiguous vectors, so blocks of them (4 x 4, or 2 x 4: below) run in vector lanes over
+   k with no packing, where the packed kernel would pad 10 columns to a 32-wide tile or transpose a whole
+   operand (AVX-512, [128, 256] @ [256, 10] on one thread: 20.7 -> 10.9 us; a matrix-vector
    product [256, 1024] @ [1024, 1]: 245 -> 12.5 us). */
 #define DOT_NARROW_MAX 12
-/* Measured with AVX-512 (32 vector registers). An AVX2 build ran it 4x slower than the packed
-   kernel: its 4 x 4 blocks' 16 sums and 8 operands spill out of 16 registers. */
+/* Blocks of DOT_MB rows by 4 columns: 4 x 4 (16 sums, 8 operands) fits AVX-512's 32 vector
+   registers; with 16 (AVX2, SSE) 4 x 4 spilled (4x slower than the packed kernel), and 2 x 4 (8
+   sums, 6 operands) is used there. 2 x 4 on x86-64-v3 code against the packed kernel, 2 threads
+   on the bench machine: [128, 256] @ [256, 10] 1.27x, [256, 1024] @ [1024, 1] 8.3x, [16, 1024]
+   @ [1024, 1024] 2.2x, [64, 1600] @ [1600, 128] 0.99x; on baseline x86-64 (SSE2) code 1.2-6.4x. */
 #if defined(__AVX512F__)
 #define FM_DOT_PATH 1
+#define DOT_MB 4
+#elif defined(__x86_64__)
+#define FM_DOT_PATH 1
+#define DOT_MB 2
 #else
 #define FM_DOT_PATH 0
+#define DOT_MB 4
 #endif
 /* Also when one side is short and k long: packing B is then paid for by few rows of A ([64, 1600]
    @ [1600, 128], a CNN's first linear layer: 145 -> 126 us on 2 threads; [16, 1024] @ [1024,
@@ -87,8 +95,10 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
     int64_t p = 0;                                                                                       \
     for (; p + VL <= k; p += VL) {                                                                       \
       v_##SFX av[4], bv[4];                                                                              \
-      for (int i = 0; i < MB; i++) memcpy(&av[i], a + i * ars + p, sizeof av[i]);                       \
-      for (int j = 0; j < NB; j++) memcpy(&bv[j], b + j * bcs + p, sizeof bv[j]);                       \
+      /* Loads through the under-aligned vector type: with 256-bit vectors GCC copied memcpy's    \
+         vectors through the stack (the 2 x 4 blocks ran at a sixth of their speed). */            \
+      for (int i = 0; i < MB; i++) av[i] = *(const v_##SFX*)(a + i * ars + p);                           \
+      for (int j = 0; j < NB; j++) bv[j] = *(const v_##SFX*)(b + j * bcs + p);                           \
       /* Held in registers: GCC otherwise reloads each vector for every FMA that uses it (20 loads \
          per 16 FMAs instead of 8: the loop was load-bound). */                                    \
       for (int i = 0; i < MB; i++) FM_IN_REGISTER(av[i]);                                                \
@@ -111,26 +121,26 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
         c[i * crs + j * ccs] = s;                                                                        \
       }                                                                                                  \
   }                                                                                                      \
-  /* Rows [i0, i1) of C: 4 x 4 blocks, then the edges as blocks of fewer rows or columns. Columns \
-     go in blocks whose B rows (jb of them, k long) stay in L2 while every row of A passes. */     \
+  /* Rows [i0, i1) of C: DOT_MB x 4 blocks, then the edges as blocks of fewer rows or columns.   \
+     Columns go in blocks whose B rows (jb of them, k long) stay in L2 while every row of A passes. */ \
   static void dot_rows_##SFX(int64_t i0, int64_t i1, int64_t n, int64_t k, const T* a, int64_t ars,      \
                              const T* b, int64_t bcs, T* c, int64_t crs, int64_t ccs) {                  \
     int64_t jb = (int64_t)(256 * 1024 / sizeof(T)) / k / 4 * 4;                                          \
     if (jb < 4) jb = 4;                                                                                  \
     for (int64_t j0 = 0; j0 < n; j0 += jb) {                                                             \
       const int64_t j1 = n - j0 < jb ? n : j0 + jb;                                                      \
-      for (int64_t i = i0; i < i1; i += 4) {                                                             \
-        const int64_t mb = i1 - i < 4 ? i1 - i : 4;                                                      \
+      for (int64_t i = i0; i < i1; i += DOT_MB) {                                                        \
+        const int64_t mb = i1 - i < DOT_MB ? i1 - i : DOT_MB;                                            \
         const T* ai = a + i * ars; T* ci = c + i * crs;                                                  \
         for (int64_t j = j0; j < j1; j += 4) {                                                           \
           const int64_t nb = j1 - j < 4 ? j1 - j : 4;                                                    \
           const T* bj = b + j * bcs; T* cij = ci + j * ccs;                                              \
           /* Constant block sizes: each call is inlined as its own register-blocked kernel. */       \
-          if (mb == 4) {                                                                                 \
-            if (nb == 4) dot_block_##SFX(4, 4, k, ai, ars, bj, bcs, cij, crs, ccs);                      \
-            else if (nb == 3) dot_block_##SFX(4, 3, k, ai, ars, bj, bcs, cij, crs, ccs);                 \
-            else if (nb == 2) dot_block_##SFX(4, 2, k, ai, ars, bj, bcs, cij, crs, ccs);                 \
-            else dot_block_##SFX(4, 1, k, ai, ars, bj, bcs, cij, crs, ccs);                              \
+          if (mb == DOT_MB) {                                                                            \
+            if (nb == 4) dot_block_##SFX(DOT_MB, 4, k, ai, ars, bj, bcs, cij, crs, ccs);                 \
+            else if (nb == 3) dot_block_##SFX(DOT_MB, 3, k, ai, ars, bj, bcs, cij, crs, ccs);            \
+            else if (nb == 2) dot_block_##SFX(DOT_MB, 2, k, ai, ars, bj, bcs, cij, crs, ccs);            \
+            else dot_block_##SFX(DOT_MB, 1, k, ai, ars, bj, bcs, cij, crs, ccs);                         \
           } else                                                                                         \
             for (int64_t r = 0; r < mb; r++) {                                                           \
               if (nb == 4) dot_block_##SFX(1, 4, k, ai + r * ars, ars, bj, bcs, cij + r * crs, crs, ccs); \
@@ -147,7 +157,7 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
     if (nth > 1 && m >= 8 * nth) {                                                                       \
       _Pragma("omp parallel num_threads(nth)") {                                                         \
         const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();                              \
-        dot_rows_##SFX((m / 4) * t / nt * 4, t == nt - 1 ? m : (m / 4) * (t + 1) / nt * 4, n, k, a, ars, b, bcs, c, crs, ccs); \
+        dot_rows_##SFX((m / DOT_MB) * t / nt * DOT_MB, t == nt - 1 ? m : (m / DOT_MB) * (t + 1) / nt * DOT_MB, n, k, a, ars, b, bcs, c, crs, ccs); \
       }                                                                                                  \
     } else dot_rows_##SFX(0, m, n, k, a, ars, b, bcs, c, crs, ccs);                                      \
   }
