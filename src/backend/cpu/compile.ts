@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The C sources beside the generated ones: src/backend/cpu/csrc (found from src/ or dist/src/). */
-function csrcDir(): string {
+export function csrcDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const fromRoot = (root: string) => path.join(root, 'src', 'backend', 'cpu', 'csrc');
   for (const dir of [path.join(here, 'csrc'), fromRoot(path.join(here, '..', '..', '..', '..')), fromRoot(process.cwd())]) {
@@ -41,7 +41,9 @@ const linkLibs = [...(libmvec ? ['-lmvec'] : []), '-lm'];
 // No errno from math functions and no floating-point traps: nothing reads them, and either keeps
 // loops scalar (a sqrt checking its argument; an operation under a condition not computed for
 // every lane: Adam's update). Values are unchanged: no reassociation, contraction as before.
-const flags = [...(libmvec ? ['-DFIAMMA_CPU_LIBMVEC'] : []), '-O3', `-march=${targetArch()}`, '-fno-math-errno', '-fno-trapping-math', '-fopenmp', '-fPIC', '-Wall', '-Wno-unused-function', '-std=gnu11'];
+/** The flags that shape the kernels' code, whatever the target (test/c/gemm_check.c's builds use them too). */
+export const codeFlags = ['-O3', '-fno-math-errno', '-fno-trapping-math', '-fopenmp', '-Wall', '-Wno-unused-function', '-std=gnu11'];
+const flags = [...(libmvec ? ['-DFIAMMA_CPU_LIBMVEC'] : []), ...codeFlags, `-march=${targetArch()}`, '-fPIC'];
 
 /**
  * The instruction set the kernels are compiled for: the host's own (native), or the -march value

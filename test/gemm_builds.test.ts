@@ -1,0 +1,45 @@
+// The GEMM (csrc/gemm.c) built for instruction sets this process cannot load, each checked by
+// test/c/gemm_check.c against a plain product: the host's other x86-64 levels (AVX2, SSE2: their
+// own tiles and dot-product blocks) and aarch64 (NEON) run under qemu-user, where a cross compiler
+// and qemu are installed (CI installs them; the tests skip with a message elsewhere).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { codeFlags, csrcDir } from '../src/backend/cpu/compile.js';
+
+const csrc = csrcDir();
+const check = path.join(csrc, '..', '..', '..', '..', 'test', 'c', 'gemm_check.c');
+const runs = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).status === 0;
+
+/** Builds the check with `cc` for `march` and runs it (under `runner` when given); returns its output. */
+function buildAndRun(cc: string, march: string[], runner: string[] = []): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fiamma-gemm-check-'));
+  try {
+    const exe = path.join(dir, 'gemm_check');
+    const built = spawnSync(cc, [...codeFlags, ...march, `-I${csrc}`, check, path.join(csrc, 'gemm.c'), '-o', exe, '-lm'], { encoding: 'utf8' });
+    assert.equal(built.status, 0, `${cc} ${march.join(' ')} failed:\n${built.stderr.slice(0, 4000)}`);
+    const [cmd, ...args] = runner.length > 0 ? [...runner, exe] : [exe];
+    const ran = spawnSync(cmd!, args, { encoding: 'utf8', timeout: 300_000 });
+    assert.equal(ran.status, 0, `the check failed (${march.join(' ')}):\n${ran.stdout.slice(-4000)}${ran.stderr.slice(-2000)}`);
+    return ran.stdout;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const x86 = os.arch() === 'x64' && runs(process.env.CC ?? 'cc', ['--version']);
+for (const level of ['x86-64-v3', 'x86-64']) {
+  test(`GEMM built for ${level}: every layout of A, B and C, float32 and float64, 1 and 2 threads, against a plain product`, { skip: x86 ? undefined : 'not an x86-64 host with a C compiler' }, () => {
+    assert.match(buildAndRun(process.env.CC ?? 'cc', [`-march=${level}`]), /^ok 256$/m);
+  });
+}
+
+const crossCc = 'aarch64-linux-gnu-gcc';
+const sysroot = '/usr/aarch64-linux-gnu';
+const aarch64 = os.arch() === 'arm64' ? 'the host is aarch64: the node tests cover it' : !runs(crossCc, ['--version']) || !runs('qemu-aarch64', ['--version']) ? `needs ${crossCc} and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu, qemu-user)` : undefined;
+test('GEMM built for aarch64 (NEON), run under qemu: every layout, float32 and float64, 1 and 2 threads, against a plain product', { skip: aarch64 }, () => {
+  assert.match(buildAndRun(crossCc, ['-march=armv8-a'], ['qemu-aarch64', '-L', sysroot]), /^ok 256$/m);
+});
