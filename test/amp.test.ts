@@ -59,6 +59,19 @@ describe('autocast', () => {
     assert.equal(F.rmsNorm(fm.full([2, 4], 1e-3, { dtype: 'bfloat16' }), [4]).dtype, 'bfloat16');
   });
 
+  test('rmsNorm of a 16-bit input computes in float32, rounds to the input dtype, then takes a float32 weight\'s dtype (as PyTorch)', () => {
+    // [3, 4]: mean square 12.5, + eps 2^-7 (bfloat16's) = 12.5078125; rsqrt 0.2827544; x times it
+    // 0.848263 and 1.131018, in bfloat16 0.84765625 (217/256) and 1.1328125 (145/128). In 16 bits
+    // the eps would be lost and the first value 0.8515625.
+    const x = fm.tensor([3, 4], { dtype: 'bfloat16' });
+    const y = F.rmsNorm(x, [2]);
+    assert.equal(y.dtype, 'bfloat16');
+    assert.deepEqual(Array.from(y.data() as Float32Array), [0.84765625, 1.1328125]);
+    const yw = F.rmsNorm(x, [2], fm.tensor([1, 2]));
+    assert.equal(yw.dtype, 'float32');
+    assert.deepEqual(Array.from(yw.data() as Float32Array), [0.84765625, 2.265625]);
+  });
+
   test('the values are the 16-bit computation of the rounded inputs', () => {
     const a = fm.randn([5, 7]);
     const b = fm.randn([7, 3]);

@@ -149,7 +149,12 @@ function fusedLayerNorm(x: Tensor, normalizedShape: readonly number[], weight: T
   return applyOp('layerNorm', inputs, { eps, weight: !!weight, bias: !!bias }).reshape(x.shape);
 }
 
-/** Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as PyTorch). */
+/**
+ * Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as
+ * PyTorch). As PyTorch's rms_norm: a 16-bit input is normalised in float32 and rounded back to its
+ * dtype before the weight multiplies it, so a float32 weight gives a float32 result (PyTorch
+ * promotes there, unlike its other norms).
+ */
 export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, eps?: number): Tensor {
   [x, weight] = autocastFloat32OnCuda(x, weight);
   const k = normalizedShape.length;
@@ -158,7 +163,9 @@ export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: 
   }
   const dims = [...Array(k).keys()].map((i) => x.ndim - k + i);
   const e = eps ?? floatEpsilon[x.dtype as keyof typeof floatEpsilon] ?? floatEpsilon.float32;
-  const y = x.mul(x.square().mean(dims, { keepdim: true }).add(e).rsqrt());
+  // NOTE: in 16 bits the eps is lost in the mean square (12.5 + 2^-7 rounds to 12.5 in bfloat16).
+  const xf = isReducedFloat(x.dtype) ? x.float() : x;
+  const y = xf.mul(xf.square().mean(dims, { keepdim: true }).add(e).rsqrt()).to(x.dtype);
   return weight ? y.mul(weight) : y;
 }
 
