@@ -17,13 +17,12 @@ export function pinMemory(t: Tensor): Tensor {
   if (isPinned(t)) return t;
   const dev = deviceOf('pinMemory');
   const n = t.numel();
-  const handle = pinnedStorage(dev, t.dtype, n);
-  const src = t.contiguous();
-  const from = hostArray(src.storage.handle)!;
-  (handle.data as unknown as { set(a: ArrayLike<unknown>): void }).set(from.subarray(src.offset, src.offset + n));
-  if (src !== t) src.dispose();
   const cpu = Device.of('cpu');
-  return Tensor.fromStorage(new Storage(handle, backendFor(cpu), cpu), t.shape);
+  const backend = backendFor(cpu);
+  const out = Tensor.fromStorage(new Storage(pinnedStorage(dev, t.dtype, n), backend, cpu), t.shape);
+  // One strided copy straight into the pinned memory (a non-contiguous t is not made contiguous first).
+  backend.copy(out.view_(), t.view_());
+  return out;
 }
 
 /** True for a cpu tensor whose memory is pinned. */

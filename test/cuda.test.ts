@@ -334,6 +334,10 @@ describe('on the GPU', { skip: noGpu }, () => {
     assert.equal(g.sum().item(), ((1 << 20) * ((1 << 20) - 1)) / 2);
     const h = fm.tensor([1.5, -2], { dtype: 'bfloat16' }).pinMemory().to('cuda', { nonBlocking: true });
     assert.deepEqual(h.toArray(), [1.5, -2]);
+    // A transposed view is copied by strides straight into the pinned memory, in row-major order.
+    const t = fm.tensor([[1, 2, 3], [4, 5, 6]]).T.pinMemory();
+    assert.ok(t.isPinned() && t.isContiguous());
+    assert.deepEqual(t.toArray(), [[1, 4], [2, 5], [3, 6]]);
     s.dispose();
   });
 

@@ -184,6 +184,15 @@ export class Driver {
   launcher(): Fn {
     return this.fn('int cuLaunchKernel(uintptr_t f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t bx, uint32_t by, uint32_t bz, uint32_t shmem, uintptr_t stream, uintptr_t params, uintptr_t extra)');
   }
+  /** Page-locked host memory (cuMemHostAlloc): its pointer, for koffi.view. */
+  hostAlloc(bytes: number, flags: number, op = 'cuda'): unknown {
+    const out: unknown[] = [null];
+    this.check('cuMemHostAlloc', this.fn('int cuMemHostAlloc(_Out_ void **pp, size_t bytes, uint32_t flags)')(out, bytes, flags), op);
+    return out[0];
+  }
+  freeHost(pointer: unknown): void {
+    this.check('cuMemFreeHost', this.fn('int cuMemFreeHost(void *p)')(pointer));
+  }
   /** Native memory that outlives any call (launch argument buffers): its address and a view of it. */
   hostBuffer(bytes: number): { address: number; view: ArrayBuffer } {
     const p = this.koffi.alloc('uint8_t', bytes);

@@ -147,12 +147,15 @@ export class CudaDevice {
   }
 
   /**
-   * Before a copy to the host: the legacy default stream's copy does not wait for a
-   * non-blocking stream, so work queued on the current side stream is waited for first.
+   * Copies `bytes` from device address `src` to the host, once the work queued before it is
+   * done: the legacy default stream's copy does not wait for a non-blocking stream, so the
+   * current side stream is waited for first.
    */
-  waitForHost(): void {
+  copyToHost(dst: ArrayBufferView, src: number, bytes: number): void {
+    this.makeCurrent();
     const s = this.stream;
     if (s !== 0) this.runtime.driver.streamSynchronize(s);
+    this.runtime.driver.copyToHost(dst, src, bytes);
   }
 
   /** The kernel's function handle, compiled (or read from the disk cache) and loaded on first use. */
@@ -194,8 +197,7 @@ export class CudaDevice {
   /** The first bad index position of the last gather/scatter, or -1 (waits for the device). */
   badPosition(): number {
     const out = new BigUint64Array(1);
-    this.waitForHost();
-    this.runtime.driver.copyToHost(out, this.errorFlag, 8);
+    this.copyToHost(out, this.errorFlag, 8);
     if (out[0] === 0xffffffffffffffffn) return -1;
     this.clearFlag();
     return Number(out[0]);
@@ -295,9 +297,7 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
     read(s, offset, n) {
       const out = typedArrayFor(s.dtype, n);
       if (n === 0) return out;
-      dev.makeCurrent();
-      dev.waitForHost();
-      drv.copyToHost(out, s.ptr + offset * bytesPerElement(s.dtype), n * bytesPerElement(s.dtype));
+      dev.copyToHost(out, s.ptr + offset * bytesPerElement(s.dtype), n * bytesPerElement(s.dtype));
       return out;
     },
     copy(out, x) {
@@ -426,7 +426,7 @@ function indexKernel(dev: CudaDevice, kind: 'gather' | 'scatter', out: V, xStrid
   if (bad < 0) return;
   // The offending value, for the message.
   const v = new BigInt64Array(1);
-  dev.runtime.driver.copyToHost(v, index.storage.ptr + offsetAt(index, bad) * 8, 8);
+  dev.copyToHost(v, index.storage.ptr + offsetAt(index, bad) * 8, 8);
   throw new IndexError(kind, `index ${Number(v[0])} is out of bounds for dimension ${dim} with size ${size}`);
 }
 

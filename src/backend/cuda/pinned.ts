@@ -13,7 +13,6 @@ import type { CudaDevice } from './index.js';
 const require = createRequire(import.meta.url);
 const koffi = require('koffi') as typeof import('koffi');
 
-
 /** CU_MEMHOSTALLOC_PORTABLE: pinned for every context, so any GPU's copies may use it. */
 const PORTABLE = 1;
 
@@ -66,7 +65,7 @@ function retire(b: Block): void {
     drv.eventDestroy(e);
   }
   blocks.delete(b.buffer);
-  drv.check('cuMemFreeHost', drv.fn('int cuMemFreeHost(void *p)')(b.pointer));
+  drv.freeHost(b.pointer);
 }
 const collected = new FinalizationRegistry<Block>((b) => {
   try {
@@ -93,10 +92,9 @@ export function pinnedStorage(dev: CudaDevice, dtype: DType, numel: number): TsS
   const bytes = Math.max(1, numel * bytesPerElement(dtype));
   let block = fromCache(bytes);
   if (!block) {
-    const out: unknown[] = [null];
-    drv.check('cuMemHostAlloc', drv.fn('int cuMemHostAlloc(_Out_ void **pp, size_t bytes, uint32_t flags)')(out, bytes, PORTABLE), 'pinMemory');
-    const buffer = koffi.view(out[0], bytes) as ArrayBuffer;
-    block = { dev, pointer: out[0], buffer, bytes, copies: [], inUse: false };
+    const pointer = drv.hostAlloc(bytes, PORTABLE, 'pinMemory');
+    const buffer = koffi.view(pointer, bytes) as ArrayBuffer;
+    block = { dev, pointer, buffer, bytes, copies: [], inUse: false };
     blocks.set(buffer, block);
   }
   const b = block;
