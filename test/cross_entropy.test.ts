@@ -63,6 +63,28 @@ for (const dtype of ['float32', 'float64'] as const) {
     }
   });
 
+  test(`fused cross-entropy on 1 and 2 threads (${dtype}): the same bits per row; the summed loss within rounding`, () => {
+    const saved = fm.getNumThreads();
+    try {
+      for (const [name, n, c, ignore] of [['[64, 1000]', 64, 1000, 0.1], ['[1000, 70]', 1000, 70, 0], ['[8195, 32] rows in lanes', 8195, 32, 0.1]] as const) {
+        const { x, target } = randomCase(n, c, n + c, ignore);
+        for (const reduction of ['none', 'mean'] as const) {
+          const at = (threads: number) => {
+            fm.setNumThreads(threads);
+            return run(native, x, [n, c], target, [n], dtype, { reduction });
+          };
+          const [one, two] = [at(1), at(2)];
+          assert.deepEqual(two.grad, one.grad, `${name} ${reduction}: gradient`);
+          // The total over rows may be summed in another order when the rows are split among threads.
+          if (reduction === 'none') assert.deepEqual(two.loss, one.loss, `${name}: losses`);
+          else same(two, one, tol, `${name} mean`);
+        }
+      }
+    } finally {
+      fm.setNumThreads(saved);
+    }
+  });
+
   test(`fused cross-entropy equals the composite (${dtype}): 1-D input, class dim 1 of [N, C, d1, d2], int32 and uint8 targets, a custom ignoreIndex`, () => {
     const { x, target } = randomCase(4 * 3 * 2, 5, 9);
     const t5 = target.slice(0, 24);

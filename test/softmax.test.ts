@@ -68,6 +68,23 @@ for (const device of devices) {
   });
 }
 
+test('the fused kernels give the same bits on 1 and 2 threads (each row is one thread\'s, whatever the split)', () => {
+  const saved = fm.getNumThreads();
+  try {
+    fm.manualSeed(3);
+    for (const [name, make, dim] of cases.filter(([name]) => name.includes('threads'))) {
+      const x = make();
+      const run = (threads: number) => {
+        fm.setNumThreads(threads);
+        return [fm.softmax(x, dim).toArray(), fm.logSoftmax(x, dim).toArray()];
+      };
+      assert.deepEqual(run(2), run(1), name);
+    }
+  } finally {
+    fm.setNumThreads(saved);
+  }
+});
+
 test('softmax of integers keeps the composite (a float result)', () => {
   const x = fm.tensor([1, 2, 3], { dtype: 'int64' });
   assertClose(fm.softmax(x, 0), softmaxComposite(fm.tensor([1, 2, 3]), 0, false).toArray());
