@@ -9,6 +9,7 @@ import { CpuMeter, Peer, SPINCOUNT, repoRoot } from './peer.js';
 import { startTfjs, tfjsWorkload } from './tfjs_peer.js';
 import { cpuKernelsInUse, getNumThreads } from '../src/index.js';
 import { ddpBench, whyNoDdp, type DdpResults } from './ddp.js';
+import { gemmKernelVsBlas } from './gemm_kernel.js';
 import { localDate, median, table } from './report.js';
 
 // --- timing --------------------------------------------------------------------------------
@@ -156,6 +157,15 @@ async function main(): Promise<void> {
   console.log(`\nadd 4M reaches ${(100 * derived.addFractionOfJsCopyBandwidth.fiamma).toFixed(0)}% of this machine's JS copy bandwidth (${fmt(copyJs)} GB/s)` +
     (derived.addFractionOfJsCopyBandwidth.pytorch === null ? '' : `; PyTorch's add reaches ${(100 * derived.addFractionOfJsCopyBandwidth.pytorch).toFixed(0)}%`));
 
+  const gemmKernel = gemmKernelVsBlas(root, getNumThreads(), [256, 1024, 2048]);
+  if (typeof gemmKernel === 'string') console.log(`\nGEMM kernels vs the system BLAS: skipped (${gemmKernel})`);
+  else {
+    console.log(`\nGEMM kernels in one C process, taking turns (25 rounds): Fiamma's gemm.c vs sgemm of ${gemmKernel.blas}, ${getNumThreads()} threads, GFLOP/s`);
+    console.log(table([['n', 'Fiamma median', 'BLAS median', 'vs BLAS', 'Fiamma best', 'BLAS best', 'results'],
+      ...gemmKernel.rows.map((r) => [String(r.n), fmt(r.fiammaGflops.median), fmt(r.blasGflops.median), `${fmt(r.fiammaGflops.median / r.blasGflops.median)}x`,
+        fmt(r.fiammaGflops.best), fmt(r.blasGflops.best), r.elementsDiffering === 0 ? 'equal' : `${r.elementsDiffering} differ`])]));
+  }
+
   const ddp = await runDdp(root);
 
   const out = {
@@ -163,7 +173,7 @@ async function main(): Promise<void> {
     convention: 'speedRatio = Fiamma speed / PyTorch speed = PyTorch seconds per op / Fiamma seconds per op; > 1 means Fiamma is faster',
     peerStatus: peerOk ? 'ok' : `not available: ${peer}`,
     tfjsStatus: tfjsOk ? 'ok' : `not available: ${tfjs}`,
-    workloads: results, derived, ddp,
+    workloads: results, derived, gemmKernelVsBlas: typeof gemmKernel === 'string' ? { skipped: gemmKernel } : gemmKernel, ddp,
   };
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
