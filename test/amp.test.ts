@@ -59,17 +59,22 @@ describe('autocast', () => {
     assert.equal(F.rmsNorm(fm.full([2, 4], 1e-3, { dtype: 'bfloat16' }), [4]).dtype, 'bfloat16');
   });
 
-  test('rmsNorm of a 16-bit input computes in float32, rounds to the input dtype, then takes a float32 weight\'s dtype (as PyTorch)', () => {
-    // [3, 4]: mean square 12.5, + eps 2^-7 (bfloat16's) = 12.5078125; rsqrt 0.2827544; x times it
-    // 0.848263 and 1.131018, in bfloat16 0.84765625 (217/256) and 1.1328125 (145/128). In 16 bits
-    // the eps would be lost and the first value 0.8515625.
+  test('rmsNorm of a 16-bit input as PyTorch\'s rms_norm: float32 math, float32\'s eps, the weight before the rounding, the input\'s dtype', () => {
+    // [3, 4]: mean square 12.5 (+ eps 2^-23), rsqrt 0.28284271; x times it 0.8485281 and 1.1313708,
+    // in bfloat16 0.84765625 (217/256) and 1.1328125 (145/128). All in bfloat16 (rsqrt rounded to
+    // 0.283203125 first) the first would be 0.8515625.
     const x = fm.tensor([3, 4], { dtype: 'bfloat16' });
     const y = F.rmsNorm(x, [2]);
     assert.equal(y.dtype, 'bfloat16');
     assert.deepEqual(Array.from(y.data() as Float32Array), [0.84765625, 1.1328125]);
-    const yw = F.rmsNorm(x, [2], fm.tensor([1, 2]));
-    assert.equal(yw.dtype, 'float32');
-    assert.deepEqual(Array.from(yw.data() as Float32Array), [0.84765625, 2.265625]);
+    // A float32 weight [1, 3] multiplies in float32: 3.3941125 rounds to 3.390625 (217/64), where
+    // rounding first would give 1.1328125 * 3 = 3.3984375; the result stays bfloat16.
+    const yw = F.rmsNorm(x, [2], fm.tensor([1, 3]));
+    assert.equal(yw.dtype, 'bfloat16');
+    assert.deepEqual(Array.from(yw.data() as Float32Array), [0.84765625, 3.390625]);
+    // eps is float32's (2^-23), not bfloat16's (2^-7): 1e-3 in bfloat16 is 0.00099945068, its mean
+    // square 9.989e-7 is of eps's order, and the result is 0.9453125 (242/256); with 2^-7, 0.0113.
+    assert.deepEqual(Array.from(F.rmsNorm(fm.full([2, 4], 1e-3, { dtype: 'bfloat16' }), [4]).data() as Float32Array), Array(8).fill(0.9453125));
   });
 
   test('the values are the 16-bit computation of the rounded inputs', () => {

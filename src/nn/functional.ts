@@ -112,9 +112,6 @@ function mixed(x: Tensor, a?: Tensor | null, b?: Tensor | null, c?: Tensor | nul
   return isReducedFloat(x.dtype) && (a?.dtype === 'float32' || b?.dtype === 'float32' || c?.dtype === 'float32' || d?.dtype === 'float32');
 }
 
-/** Machine epsilon by float dtype (torch.finfo(dtype).eps): rmsNorm's default eps. */
-const floatEpsilon = { float16: 2 ** -10, bfloat16: 2 ** -7, float32: 2 ** -23, float64: 2 ** -52 };
-
 /** Normalises over the last dims (`normalizedShape`), then scales and shifts. Example: `F.layerNorm(x, [512], w, b)`. */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   [x, weight, bias] = autocastFloat32OnCuda(x, weight, bias);
@@ -150,10 +147,10 @@ function fusedLayerNorm(x: Tensor, normalizedShape: readonly number[], weight: T
 }
 
 /**
- * Root-mean-square normalisation over the last dims (eps default: float epsilon of the dtype, as
- * PyTorch). As PyTorch's rms_norm: a 16-bit input is normalised in float32 and rounded back to its
- * dtype before the weight multiplies it, so a float32 weight gives a float32 result (PyTorch
- * promotes there, unlike its other norms).
+ * Root-mean-square normalisation over the last dims, as PyTorch's rms_norm: a 16-bit input is
+ * computed in float32, eps defaults to the machine epsilon of that computation (float32's, or
+ * float64's), the weight multiplies before the result is rounded, and the result keeps the
+ * input's dtype whatever the weight's. Example: `F.rmsNorm(x, [512], w)`.
  */
 export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, eps?: number): Tensor {
   [x, weight] = autocastFloat32OnCuda(x, weight);
@@ -162,11 +159,11 @@ export function rmsNorm(x: Tensor, normalizedShape: readonly number[], weight?: 
     throw new ShapeError('rmsNorm', `input of shape ${fmtShape(x.shape)} does not end with the normalized shape ${fmtShape(normalizedShape)}`);
   }
   const dims = [...Array(k).keys()].map((i) => x.ndim - k + i);
-  const e = eps ?? floatEpsilon[x.dtype as keyof typeof floatEpsilon] ?? floatEpsilon.float32;
-  // NOTE: in 16 bits the eps is lost in the mean square (12.5 + 2^-7 rounds to 12.5 in bfloat16).
   const xf = isReducedFloat(x.dtype) ? x.float() : x;
-  const y = xf.mul(xf.square().mean(dims, { keepdim: true }).add(e).rsqrt()).to(x.dtype);
-  return weight ? y.mul(weight) : y;
+  const e = eps ?? (xf.dtype === 'float64' ? 2 ** -52 : 2 ** -23);
+  let y = xf.mul(xf.square().mean(dims, { keepdim: true }).add(e).rsqrt());
+  if (weight) y = y.mul(weight);
+  return isFloating(x.dtype) && y.dtype !== x.dtype ? y.to(x.dtype) : y;
 }
 
 /** Group normalisation: channels split into numGroups groups, each normalised over its channels and positions. */
