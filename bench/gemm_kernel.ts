@@ -40,7 +40,7 @@ export function gemmKernelVsBlas(root: string, threads: number, sizes: readonly 
     const exe = path.join(dir, 'gemm_vs_blas');
     const csrc = csrcDir();
     const cc = process.env.CC ?? 'cc';
-    const built = spawnSync(cc, [...codeFlags, '-march=native', `-I${csrc}`, path.join(root, 'bench', 'c', 'gemm_vs_blas.c'), path.join(csrc, 'gemm.c'), blas, '-o', exe, '-lm'], { encoding: 'utf8' });
+    const built = spawnSync(cc, [...codeFlags, '-march=native', `-I${csrc}`, path.join(root, 'bench', 'c', 'gemm_vs_blas.c'), path.join(csrc, 'gemm.c'), blas, '-o', exe, '-lm'], { encoding: 'utf8', timeout: 120_000 });
     if (built.status !== 0) return `build failed: ${(built.stderr ?? built.error?.message ?? '').split('\n').slice(0, 4).join(' ')}`;
     // The BLAS as PyTorch runs it: the same threads, OpenBLAS's own kernel choice (see Peer.start).
     const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), GOMP_SPINCOUNT: SPINCOUNT };
@@ -48,7 +48,9 @@ export function gemmKernelVsBlas(root: string, threads: number, sizes: readonly 
     delete env.OPENBLAS_L2_SIZE;
     const ran = spawnSync(exe, [String(threads), ...sizes.map(String)], { encoding: 'utf8', env, timeout: 300_000 });
     if (ran.status !== 0) return `run failed (${ran.status ?? ran.signal}): ${ran.stderr}`;
-    const rows = ran.stdout.trim().split('\n').map((l) => JSON.parse(l) as GemmKernelRow);
+    // Only the program's JSON lines (a BLAS may print warnings of its own).
+    const rows = ran.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as GemmKernelRow);
+    if (rows.length !== sizes.length) return `expected ${sizes.length} results, got: ${ran.stdout.slice(0, 500)}`;
     return { blas: realpathSync(blas), rows };
   } finally {
     rmSync(dir, { recursive: true, force: true });

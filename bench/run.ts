@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const gemmKernel = gemmKernelVsBlas(root, getNumThreads(), [256, 1024, 2048]);
   if (typeof gemmKernel === 'string') console.log(`\nGEMM kernels vs the system BLAS: skipped (${gemmKernel})`);
   else {
-    console.log(`\nGEMM kernels in one C process, taking turns (25 rounds): Fiamma's gemm.c vs sgemm of ${gemmKernel.blas}, ${getNumThreads()} threads, GFLOP/s`);
+    console.log(`\nGEMM kernels in one C process, taking turns (${gemmKernel.rows[0]?.rounds} rounds): Fiamma's gemm.c vs sgemm of ${gemmKernel.blas}, ${getNumThreads()} threads, GFLOP/s`);
     console.log(table([['n', 'Fiamma median', 'BLAS median', 'vs BLAS', 'Fiamma best', 'BLAS best', 'results'],
       ...gemmKernel.rows.map((r) => [String(r.n), fmt(r.fiammaGflops.median), fmt(r.blasGflops.median), `${fmt(r.fiammaGflops.median / r.blasGflops.median)}x`,
         fmt(r.fiammaGflops.best), fmt(r.blasGflops.best), r.elementsDiffering === 0 ? 'equal' : `${r.elementsDiffering} differ`])]));

@@ -256,9 +256,9 @@ function libmTol(dtype: DType): Tol {
 }
 
 /**
- * Ops with no libm call, equal bit for bit in every dtype: in float64 both backends compute the
- * same double expression, and float32's kernels in float lanes round once, as the double result
- * rounded to float (+, -, *, / and sqrt: 53 >= 2 * 24 + 2 bits).
+ * Ops with no libm call, equal in every dtype (as ===, so a zero's sign aside): in float64 both
+ * backends compute the same double expression, and float32's kernels in float lanes round once,
+ * as the double result rounded to float (+, -, *, / and sqrt: 53 >= 2 * 24 + 2 bits).
  */
 const exactOps = new Set(['neg', 'abs', 'square', 'sqrt', 'reciprocal', 'relu', 'relu6', 'add', 'sub', 'mul', 'div', 'thresholdBackward', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 const opTol = (op: string, dtype: DType): Tol => (exactOps.has(op) ? { rtol: 0, atol: 0 } : libmTol(dtype));

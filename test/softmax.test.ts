@@ -73,12 +73,14 @@ test('the fused kernels give the same bits on 1 and 2 threads (each row is one t
   try {
     fm.manualSeed(3);
     for (const [name, make, dim] of cases.filter(([name]) => name.includes('threads'))) {
-      const x = make();
-      const run = (threads: number) => {
-        fm.setNumThreads(threads);
-        return [fm.softmax(x, dim).toArray(), fm.logSoftmax(x, dim).toArray()];
-      };
-      assert.deepEqual(run(2), run(1), name);
+      for (const dtype of ['float32', 'float64'] as const) {
+        const x = make().to(dtype);
+        const run = (threads: number) => {
+          fm.setNumThreads(threads);
+          return [fm.softmax(x, dim).toArray(), fm.logSoftmax(x, dim).toArray()];
+        };
+        assert.deepEqual(run(2), run(1), `${name} ${dtype}`);
+      }
     }
   } finally {
     fm.setNumThreads(saved);

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   for (int s = 2; s < argc; s++) {
     const int n = atoi(argv[s]);
     float *a = malloc(4L * n * n), *b = malloc(4L * n * n), *c = malloc(4L * n * n), *c2 = malloc(4L * n * n);
+    if (!a || !b || !c || !c2) return 3;
     for (long q = 0; q < (long)n * n; q++) {
       a[q] = (float)(q % 7) * 0.125f;
       b[q] = (float)(q % 5) * 0.125f;

@@ -16,6 +16,7 @@ void fm_gemm_f64(int64_t m, int64_t n, int64_t k, const double* a, int64_t ars, 
 static const int64_t shapes[][3] = {
   {1, 1, 1}, {5, 3, 17}, {13, 1, 100}, {1, 9, 47}, {7, 12, 33}, {32, 32, 32}, {128, 10, 256}, {15, 33, 65},
   {29, 65, 513}, {197, 64, 200}, {24, 24, 4000}, {70, 33, 530}, {18, 96, 600}, {33, 200, 31}, {200, 7, 129}, {100, 130, 300},
+  {203, 5, 2000}, {5, 203, 2000}, /* the dot path on two threads with a row left over */
 };
 
 int main(void) {
@@ -26,6 +27,10 @@ int main(void) {
     float *cf = malloc(4 * m * n);
     double *a2 = malloc(8 * m * k), *b2 = malloc(8 * k * n);
     float *af2 = malloc(4 * m * k), *bf2 = malloc(4 * k * n);
+    if (!ad || !bd || !ref || !cd || !cf || !a2 || !b2 || !af2 || !bf2) {
+      printf("BAD: out of memory\n");
+      return 1;
+    }
     /* Values in [-1, 1), exactly representable in float32, so both precisions share a reference. */
     for (int64_t i = 0; i < m * k; i++) ad[i] = (double)(int)((i * 7919 + s) % 1000 - 500) / 512;
     for (int64_t i = 0; i < k * n; i++) bd[i] = (double)(int)((i * 104729 + 3 * s) % 1000 - 500) / 512;
