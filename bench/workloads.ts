@@ -23,9 +23,12 @@ export interface Workload {
   batches: number;
   /**
    * Untimed batches first (JIT, allocator, caches), the same on every side. Training steps and the
-   * ops they run get hundreds of calls: V8 tiers the dispatch path up over the first few hundred
-   * steps (a plain MLP loop measured 5 ms per step over its first 40 steps, 2.2 ms after 500), and
-   * the figure meant is the steady state a training run spends its time in.
+   * ops they run get thousands of calls: V8 tiers the dispatch path up over the first few hundred
+   * to few thousand calls, and the figure meant is the steady state a training run spends its time
+   * in. Measured: a plain MLP loop 5 ms per step over its first 40 steps, 1.2-1.3 ms after 600;
+   * cross-entropy forward + backward 40-90 us per call over its first 3,000 calls, 13-15 after
+   * 5,000; an Adam step 100-380 us over its first 500, 66-75 after 700. So those warm up for 1,000
+   * steps or 8,000 calls (they had 500, 2,000 and 20, and timed the tiering).
    */
   warmup: number;
   /** A machine reference rather than a Fiamma op (the Fiamma column is plain JS or C). */
@@ -215,7 +218,7 @@ export const workloads: Workload[] = [
   },
   {
     // The fused cross-entropy (ops/prims/cross_entropy.ts): a classifier's loss, forward and backward.
-    key: 'cross_entropy', label: 'F.crossEntropy [128, 10] forward + backward', unit: 'us/op', size: [128, 10], batch: 200, batches: 9, warmup: 10,
+    key: 'cross_entropy', label: 'F.crossEntropy [128, 10] forward + backward', unit: 'us/op', size: [128, 10], batch: 200, batches: 9, warmup: 40,
     setup() {
       fm.manualSeed(0);
       const x = fm.randn([128, 10]).requiresGrad_();
@@ -263,7 +266,7 @@ export const workloads: Workload[] = [
   },
   {
     // The fused optimizer kernel's case (optim/fused.ts): Adam over the MLP's 269,322 parameters.
-    key: 'adam_step', label: 'Adam step over the MLP\'s parameters (269,322)', unit: 'ms/op', size: [], batch: 10, batches: 9, warmup: 2,
+    key: 'adam_step', label: 'Adam step over the MLP\'s parameters (269,322)', unit: 'ms/op', size: [], batch: 10, batches: 9, warmup: 100,
     setup() {
       fm.manualSeed(0);
       const ps = [[256, 784], [256], [256, 256], [256], [10, 256], [10]].map((s) => fm.randn(s).requiresGrad_());
@@ -279,7 +282,7 @@ export const workloads: Workload[] = [
   },
   ...([['mlp_step', 'MLP 784-256-256-10 train step, batch 128 (SGD)', mlpStep], ['cnn_step', 'CNN conv 1-32-64 3x3 + pool, 1600-128-10 train step, batch 64', cnnStep]] as const).map(
     ([key, label, make]): Workload => ({
-      key, label, unit: 'ms/op', size: [], batch: key === 'mlp_step' ? 20 : 3, batches: 7, warmup: key === 'mlp_step' ? 25 : 20,
+      key, label, unit: 'ms/op', size: [], batch: key === 'mlp_step' ? 20 : 3, batches: 7, warmup: key === 'mlp_step' ? 50 : 20,
       setup() {
         const step = make();
         const first = step();
