@@ -1063,10 +1063,11 @@ describe('multithreaded against single-threaded', { skip: nativeSkip }, () => {
     // (or at most 96 with k >= 512). Shapes cross its blocks (4 x 4 with AVX-512, 2 x 4 with 16
     // vector registers: CI runs this file on x86-64-v3 code too; edges of 1-3 rows or
     // columns), k's vector tail, its column blocks (256 KiB of B rows), a matrix-vector product,
-    // the narrow side on the left, and products large enough for threads.
+    // the narrow side on the left, and products large enough for threads (split by rows, or by
+    // slices of k where the rows are few: a dot product of two long vectors).
     const shapes: [number, number, number][] = [
       [128, 10, 256], [5, 3, 17], [7, 12, 33], [13, 1, 100], [1, 9, 47], [130, 7, 31], [12, 12, 16], [4099, 10, 500],
-      [70, 33, 530], [300, 40, 600], [18, 96, 2049],
+      [70, 33, 530], [300, 40, 600], [18, 96, 2049], [5, 3, 140000], [1, 1, 2100000],
     ];
     for (const dtype of floatTypes) {
       fm.manualSeed(5);

@@ -36,6 +36,8 @@
 /* ... and C small: with a long other side the packing is amortised again ([4096, 1024] @ [1024,
    96] as dot products was 0.76x the packed kernel). */
 #define DOT_SHORT_C 65536
+/* Each thread's slice of k when few rows split k instead (below, gemm_dot). */
+#define DOT_SPLIT_K 4096
 static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 /* Pins a vector in a register (an empty asm that "changes" it): see dot_block. */
 #if FM_DOT_PATH
@@ -151,7 +153,9 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
     }                                                                                                    \
   }                                                                                                      \
   /* C = A @ B by dot products, A's rows and B's columns contiguous; m >= n (callers swap).        \
-     Threads take equal shares of C's rows. */                                                          \
+     Threads take equal shares of C's rows; with too few rows for that and a long k (the dot      \
+     product of two long vectors, a Gram matrix of a few), slices of k instead: thread 0 sums its  \
+     slice into C, the others into buffers added to C in thread order after the region. */       \
   static void gemm_dot_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, const T* b,       \
                              int64_t bcs, T* c, int64_t crs, int64_t ccs, int nth) {                     \
     if (nth > 1 && m >= 8 * nth) {                                                                       \
@@ -159,7 +163,26 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
         const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();                              \
         dot_rows_##SFX((m / DOT_MB) * t / nt * DOT_MB, t == nt - 1 ? m : (m / DOT_MB) * (t + 1) / nt * DOT_MB, n, k, a, ars, b, bcs, c, crs, ccs); \
       }                                                                                                  \
-    } else dot_rows_##SFX(0, m, n, k, a, ars, b, bcs, c, crs, ccs);                                      \
+      return;                                                                                            \
+    }                                                                                                    \
+    T* part = nth > 1 && k >= DOT_SPLIT_K * nth ? malloc(sizeof(T) * (size_t)(nth - 1) * m * n) : NULL; \
+    if (!part) {                                                                                         \
+      dot_rows_##SFX(0, m, n, k, a, ars, b, bcs, c, crs, ccs);                                           \
+      return;                                                                                            \
+    }                                                                                                    \
+    int used = 1;                                                                                        \
+    _Pragma("omp parallel num_threads(nth)") {                                                           \
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();                                \
+      const int64_t k0 = k * t / nt, k1 = k * (t + 1) / nt;                                              \
+      if (t == 0) {                                                                                      \
+        used = (int)nt;                                                                                  \
+        dot_rows_##SFX(0, m, n, k1, a, ars, b, bcs, c, crs, ccs);                                        \
+      } else dot_rows_##SFX(0, m, n, k1 - k0, a + k0, ars, b + k0, bcs, part + (t - 1) * m * n, n, 1);     \
+    }                                                                                                    \
+    for (int u = 1; u < used; u++)                                                                       \
+      for (int64_t i = 0; i < m; i++)                                                                    \
+        for (int64_t j = 0; j < n; j++) c[i * crs + j * ccs] += part[(u - 1) * m * n + i * n + j];       \
+    free(part);                                                                                          \
   }
 GEMM_DOT(float, int32_t, f32)
 GEMM_DOT(double, int64_t, f64)
