@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { DistributedError } from '../errors.js';
 import { loadLibrary, LibraryNotFound } from '../backend/cuda/libs.js';
 import { addr, cudaRuntime, type CudaDevice, type CudaStorage } from '../backend/cuda/index.js';
-import { currentStreamRef } from '../backend/cuda/stream_context.js';
+import { currentStreamHandle, currentStreamRef } from '../backend/cuda/stream_context.js';
 import type { View } from '../backend/interface.js';
 import { currentDevice } from '../cuda.js';
 import { PolledWork, timeoutError, type ProcessGroup, type ReduceOpName, type Work } from './process_group.js';
@@ -206,7 +206,7 @@ export class NcclGroup implements ProcessGroup {
   }
   /** The current stream of this group's GPU: collectives and their events go there. */
   private stream(): number {
-    return currentStreamRef(this.device.index)?.handle ?? 0;
+    return currentStreamHandle(this.device.index);
   }
   /** A 4-byte device buffer for the barrier. */
   private scratch(): { buf: number; free: () => void } {

@@ -54,6 +54,18 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FM_SHUFFLE2(a, b, mask) __builtin_shuffle(a, b, mask)
 #endif
 #define GEMM_DOT(T, IT, SFX)                                                                             \
+  /* Rows [i0, i1) of C += the partial products 1 .. nparts - 1 of a k split (m x n, row-major,   \
+     one after another in `part`), added in that order. */                                       \
+  static void add_parts_##SFX(T* c, int64_t crs, int64_t ccs, const T* part, int nparts, int64_t m,     \
+                              int64_t n, int64_t i0, int64_t i1) {                                       \
+    for (int64_t i = i0; i < i1; i++)                                                                    \
+      for (int u = 1; u < nparts; u++) {                                                                 \
+        const T* src = part + (u - 1) * m * n + i * n;                                                   \
+        T* row = c + i * crs;                                                                            \
+        if (ccs == 1) for (int64_t j = 0; j < n; j++) row[j] += src[j];                                  \
+        else for (int64_t j = 0; j < n; j++) row[j * ccs] += src[j];                                     \
+      }                                                                                                  \
+  }                                                                                                      \
   typedef IT vi_##SFX __attribute__((vector_size(sizeof(v_##SFX))));                                     \
   enum { VL_##SFX = sizeof(v_##SFX) / sizeof(T) };                                                      \
   /* Level L's shuffles (w = VL >> L lanes per group, VL / w groups): lo takes the first half of  \
@@ -172,16 +184,12 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
     }                                                                                                    \
     int used = 1;                                                                                        \
     _Pragma("omp parallel num_threads(nth)") {                                                           \
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();                                \
-      const int64_t k0 = k * t / nt, k1 = k * (t + 1) / nt;                                              \
-      if (t == 0) {                                                                                      \
-        used = (int)nt;                                                                                  \
-        dot_rows_##SFX(0, m, n, k1, a, ars, b, bcs, c, crs, ccs);                                        \
-      } else dot_rows_##SFX(0, m, n, k1 - k0, a + k0, ars, b + k0, bcs, part + (t - 1) * m * n, n, 1);     \
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num(), k0 = k * t / nt;               \
+      if (t == 0) used = (int)nt;                                                                        \
+      dot_rows_##SFX(0, m, n, k * (t + 1) / nt - k0, a + k0, ars, b + k0, bcs, t == 0 ? c : part + (t - 1) * m * n, \
+                     t == 0 ? crs : n, t == 0 ? ccs : 1);                                                \
     }                                                                                                    \
-    for (int u = 1; u < used; u++)                                                                       \
-      for (int64_t i = 0; i < m; i++)                                                                    \
-        for (int64_t j = 0; j < n; j++) c[i * crs + j * ccs] += part[(u - 1) * m * n + i * n + j];       \
+    add_parts_##SFX(c, crs, ccs, part, used, m, n, 0, m);                                                \
     free(part);                                                                                          \
   }
 GEMM_DOT(float, int32_t, f32)
@@ -263,13 +271,7 @@ GEMM_DOT(double, int64_t, f64)
         T* out = t == 0 ? c : part + (t - 1) * m * n;                                                    \
         gemm_serial_##SFX(m, n, k1 - k0, a + k0 * acs, ars, acs, b + k0 * brs, brs, bcs, out, t == 0 ? crs : n, t == 0 ? ccs : 1, apack, bpack); \
         _Pragma("omp barrier")                                                                           \
-        for (int64_t i = m * t / nt; i < m * (t + 1) / nt; i++)                                          \
-          for (int u = 1; u < nt; u++) {                                                                 \
-            const T* src = part + (u - 1) * m * n + i * n;                                               \
-            T* row = c + i * crs;                                                                        \
-            if (ccs == 1) for (int64_t j = 0; j < n; j++) row[j] += src[j];                              \
-            else for (int64_t j = 0; j < n; j++) row[j * ccs] += src[j];                                 \
-          }                                                                                              \
+        add_parts_##SFX(c, crs, ccs, part, nt, m, n, m * t / nt, m * (t + 1) / nt);                      \
       }                                                                                                  \
     }                                                                                                    \
     free(packs);                                                                                         \
