@@ -1,7 +1,8 @@
 // The GEMM (csrc/gemm.c) built for instruction sets this process cannot load, each checked by
 // test/c/gemm_check.c against a plain product: the host's other x86-64 levels (AVX2, SSE2: their
 // own tiles and dot-product blocks) and aarch64 (NEON) run under qemu-user, where a cross compiler
-// and qemu are installed (CI installs them; the tests skip with a message elsewhere).
+// and qemu are installed (CI installs them; the tests skip with a message elsewhere); and the
+// bench's comparison of the GEMM with the system BLAS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { codeFlags, csrcDir } from '../src/backend/cpu/compile.js';
+import { gemmKernelVsBlas } from '../bench/gemm_kernel.js';
 
 const csrc = csrcDir();
 const check = path.join(csrc, '..', '..', '..', '..', 'test', 'c', 'gemm_check.c');
@@ -48,4 +50,16 @@ const sysroot = '/usr/aarch64-linux-gnu';
 const aarch64 = rerun ?? (os.arch() === 'arm64' ? 'the host is aarch64: the node tests cover it' : !runs(crossCc, ['--version']) || !runs('qemu-aarch64', ['--version']) ? `needs ${crossCc} and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu, qemu-user)` : undefined);
 test('GEMM built for aarch64 (NEON), run under qemu: every layout, float32 and float64, 1 and 2 threads, against a plain product', { skip: aarch64 }, () => {
   assert.match(buildAndRun(crossCc, ['-march=armv8-a'], ['qemu-aarch64', '-L', sysroot]), /^ok 320$/m);
+});
+
+// The bench's kernel comparison (bench/gemm_kernel.ts): its inputs make every sum exact, so its
+// product must equal the system BLAS's element for element.
+test('the bench\'s GEMM-vs-BLAS program builds, runs, and its products equal sgemm\'s', { skip: rerun ?? (runs(process.env.CC ?? 'cc', ['--version']) ? undefined : 'no C compiler') }, () => {
+  const r = gemmKernelVsBlas(path.join(csrc, '..', '..', '..', '..'), 2, [64, 100]);
+  if (typeof r === 'string') {
+    assert.match(r, /^no system BLAS/, r); // the one acceptable reason: no libblas.so.3 installed
+    return;
+  }
+  assert.deepEqual(r.rows.map((row) => [row.n, row.threads, row.elementsDiffering]), [[64, 2, 0], [100, 2, 0]]);
+  for (const row of r.rows) assert.ok(row.fiammaGflops.median > 0 && row.blasGflops.median > 0);
 });
