@@ -45,6 +45,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   maxPool2d: MaxPoolAttrs;
   conv2d: Conv2dAttrs;
   gather: number;
+  gatherBackward: { readonly dim: number; readonly shape: readonly number[] };
   scatter: number;
   scatterAdd: number;
   cat: number;

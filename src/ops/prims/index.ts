@@ -66,8 +66,22 @@ export const indexDefs = {
       ctx.save(index!);
       return out;
     },
-    backward: (ctx, g, dim) => [g.newZeros(ctx.inputShape(0)).scatterAdd(dim, ctx.get(0), g), null],
+    backward: (ctx, g, dim) => [applyOp('gatherBackward', [g, ctx.get(0)], { dim, shape: ctx.inputShape(0) }), null],
   } satisfies OpDef<number>,
+  // zeros(shape).scatterAdd(dim, index, g) as PyTorch's gather_backward: the zeros are written and
+  // added into in place (the composite copied them into a second tensor first). Its own gradient
+  // gathers gg back at the index.
+  gatherBackward: {
+    forward(ctx, [g, index], { dim, shape }) {
+      const out = emptyTensor(shape, g!.dtype, g!.device);
+      const be = backendOf(g!);
+      be.fill(out.view_(), 0);
+      be.scatter(out.view_(), dim, index!.view_(), g!.view_(), true);
+      ctx.save(index!);
+      return out;
+    },
+    backward: (ctx, gg, { dim }) => [gg.gather(dim, ctx.get(0)), null],
+  } satisfies OpDef<{ readonly dim: number; readonly shape: readonly number[] }>,
   // d scatter: overwritten elements of x get no gradient; src's elements get theirs back by gather.
   scatter: {
     forward(ctx, [x, index, src], dim) {
