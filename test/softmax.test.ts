@@ -1,10 +1,11 @@
 // The fused softmax / logSoftmax against their composite (reductions and elementwise ops) on every
 // device: dims, strided and offset views, slices wider than the kernel's 256-lane blocks, sizes
-// split among threads, infinities and NaN; gradients by finite differences, and of second order.
+// split among threads, infinities and NaN; the fused gradient against its composite (contiguous,
+// transposed and broadcast incoming gradients); gradients by finite differences, and of second order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
-import { softmaxComposite } from '../src/ops/prims/softmax.js';
+import { softmaxBackwardComposite, softmaxComposite } from '../src/ops/prims/softmax.js';
 import { assertClose, devices } from './helpers.js';
 
 type Case = [string, () => fm.Tensor, number];
@@ -42,6 +43,67 @@ for (const device of devices) {
     });
   }
 
+  for (const dtype of ['float32', 'float64'] as const) {
+    const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-6 } : { rtol: 1e-12, atol: 1e-14 };
+    test(`the fused softmax and logSoftmax gradients match their composite (${device}, ${dtype})`, () => {
+      fm.manualSeed(4);
+      for (const [name, make, dim] of cases) {
+        const x = make().to(dtype).to(device);
+        const d = dim < 0 ? dim + x.ndim : dim;
+        // The incoming gradient contiguous, as a transposed view, and broadcast along the dim.
+        const gs: [string, fm.Tensor][] = [['contiguous', fm.randn(x.shape, { dtype, device })]];
+        if (x.ndim === 2) gs.push(['transposed', fm.randn([x.shape[1]!, x.shape[0]!], { dtype, device }).T]);
+        gs.push(['broadcast', fm.randn(x.shape.map((s, i) => (i === d ? 1 : s)), { dtype, device }).expand(x.shape)]);
+        for (const log of [false, true]) {
+          for (const [gname, g] of gs) {
+            const leaf = x.detach().requiresGrad_();
+            const y = log ? fm.logSoftmax(leaf, dim) : fm.softmax(leaf, dim);
+            y.backward(g);
+            const want = softmaxBackwardComposite(y.detach(), g, d, log);
+            assertClose(leaf.grad!, want.toArray(), { ...tol, msg: `log=${log} ${name}, g ${gname}` });
+          }
+        }
+      }
+    });
+  }
+
+  test(`16-bit softmax gradients: float32's of the same values, rounded (${device})`, () => {
+    fm.manualSeed(5);
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      const x = fm.randn([64, 10], { device }).mul(3).to(dtype);
+      const g = fm.randn([64, 10], { device }).to(dtype);
+      // Within one unit in the last place of the 16-bit result (8 or 11 significant bits).
+      const rel = dtype === 'bfloat16' ? 2 ** -7 : 2 ** -10;
+      for (const log of [false, true]) {
+        const leaf = x.detach().requiresGrad_();
+        const y = log ? fm.logSoftmax(leaf, 1) : fm.softmax(leaf, 1);
+        y.backward(g);
+        assert.equal(leaf.grad!.dtype, dtype);
+        const want = softmaxBackwardComposite(y.detach().float(), g.float(), 1, log).data() as Float32Array;
+        (leaf.grad!.float().data() as Float32Array).forEach((v, i) => {
+          assert.ok(Math.abs(v - want[i]!) <= rel * Math.abs(want[i]!) + 1e-6, `${dtype} log=${log} [${i}]: ${v} vs ${want[i]}`);
+        });
+      }
+    }
+  });
+
+  test(`the softmax gradient of infinities and NaN, as the composite (${device})`, () => {
+    const x = fm.tensor([[-Infinity, -Infinity, -Infinity], [Infinity, 1, 2], [NaN, 0, 1], [-Infinity, 0, 0]], { device });
+    const g = fm.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, -1, 2]], { device });
+    for (const dim of [1, 0]) {
+      for (const log of [false, true]) {
+        const leaf = x.detach().requiresGrad_();
+        const y = log ? fm.logSoftmax(leaf, dim) : fm.softmax(leaf, dim);
+        y.backward(g);
+        assertClose(leaf.grad!, softmaxBackwardComposite(y.detach(), g, dim, log).toArray(), { msg: `log=${log} dim=${dim}` });
+      }
+    }
+    // Hand-computed: y = log_softmax([0, 0]) = [-ln 2, -ln 2], g = [1, 3]: g - exp(y) sum(g) = [1 - 2, 3 - 2].
+    const leaf = fm.zeros([2], { device }).requiresGrad_();
+    fm.logSoftmax(leaf, 0).backward(fm.tensor([1, 3], { device }));
+    assertClose(leaf.grad!, [-1, 1]);
+  });
+
   test(`softmax of infinities and NaN, as the composite (${device})`, () => {
     const x = fm.tensor([[-Infinity, -Infinity, -Infinity], [Infinity, 1, 2], [NaN, 0, 1], [-Infinity, 0, 0]], { device });
     for (const dim of [1, 0]) {
@@ -75,9 +137,15 @@ test('the fused kernels give the same bits on 1 and 2 threads (each row is one t
     for (const [name, make, dim] of cases.filter(([name]) => name.includes('threads'))) {
       for (const dtype of ['float32', 'float64'] as const) {
         const x = make().to(dtype);
+        const g = fm.randn(x.shape, { dtype });
         const run = (threads: number) => {
           fm.setNumThreads(threads);
-          return [fm.softmax(x, dim).toArray(), fm.logSoftmax(x, dim).toArray()];
+          const grads = [fm.softmax, fm.logSoftmax].map((f) => {
+            const leaf = x.detach().requiresGrad_();
+            f(leaf, dim).backward(g);
+            return leaf.grad!.toArray();
+          });
+          return [fm.softmax(x, dim).toArray(), fm.logSoftmax(x, dim).toArray(), ...grads];
         };
         assert.deepEqual(run(2), run(1), `${name} ${dtype}`);
       }

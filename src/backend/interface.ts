@@ -106,6 +106,12 @@ export interface Backend<S extends StorageHandle = StorageHandle> {
    */
   softmax?(out: View<S>, x: View<S>, dim: number, log: boolean): void;
   /**
+   * Optional fused gradient of softmax (log-softmax when `log`) along `dim`, from its output y and
+   * the incoming gradient g (float views of one shape and dtype) into gx: g - exp(y) sum(g) for
+   * log-softmax, y (g - sum(g y)) for softmax. Without it, the gradient runs as that composite.
+   */
+  softmaxBackward?(gx: View<S>, y: View<S>, g: View<S>, dim: number, log: boolean): void;
+  /**
    * Optional 2-D max pooling of x [N, C, H, W] into out [N, C, OH, OW] and indices (int64, the
    * flat position h * W + w of each maximum in its plane), PyTorch's scan: padding never wins,
    * ties go to the first element, NaN to the last NaN. Without it, max pooling runs as a composite.

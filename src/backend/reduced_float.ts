@@ -134,8 +134,9 @@ export function withReducedFloats<S extends StorageHandle>(b: Backend<S>): Backe
     random: (out, dist, seed, offset, lo, hi) => (any16(out) ? widened((t) => b.random(t.out(out), dist, seed, offset, lo, hi)) : b.random(out, dist, seed, offset, lo, hi)),
   };
   // The optional fused kernels, where the backend has them.
-  const { softmax, maxPool2d, maxPool2dBackward, crossEntropy, crossEntropyBackward, layerNorm, layerNormBackward, conv2d, conv2dBackward, adamStep, sgdStep } = b;
+  const { softmax, softmaxBackward, maxPool2d, maxPool2dBackward, crossEntropy, crossEntropyBackward, layerNorm, layerNormBackward, conv2d, conv2dBackward, adamStep, sgdStep } = b;
   if (softmax) w.softmax = (out, x, dim, log) => (any16(out, x) ? widened((t) => softmax.call(b, t.out(out), t.in(x), dim, log)) : softmax.call(b, out, x, dim, log));
+  if (softmaxBackward) w.softmaxBackward = (gx, y, g, dim, log) => (any16(gx, y, g) ? widened((t) => softmaxBackward.call(b, t.out(gx), t.in(y), t.in(g), dim, log)) : softmaxBackward.call(b, gx, y, g, dim, log));
   if (maxPool2d) w.maxPool2d = (out, ind, x, k, s, p, d) => (any16(out, x) ? widened((t) => maxPool2d.call(b, t.out(out), ind, t.in(x), k, s, p, d)) : maxPool2d.call(b, out, ind, x, k, s, p, d));
   if (maxPool2dBackward) w.maxPool2dBackward = (gx, g, ind) => (any16(gx, g) ? widened((t) => maxPool2dBackward.call(b, t.out(gx), t.in(g), ind)) : maxPool2dBackward.call(b, gx, g, ind));
   if (crossEntropy) w.crossEntropy = (out, rows, x, tgt, ig, red) => (any16(out, rows, x) ? widened((t) => crossEntropy.call(b, t.out(out), t.out(rows), t.in(x), tgt, ig, red)) : crossEntropy.call(b, out, rows, x, tgt, ig, red));

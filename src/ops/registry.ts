@@ -39,6 +39,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   cumprod: number;
   norm: NormAttrs;
   softmax: SoftmaxAttrs;
+  softmaxBackward: SoftmaxAttrs;
   crossEntropy: CrossEntropyAttrs;
   crossEntropyBackward: CrossEntropyAttrs;
   layerNorm: LayerNormAttrs;

@@ -130,7 +130,7 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     },
     scan(op: ScanOpName, out, x, dim) {
       const others = [...x.shape.keys()].filter((d) => d !== dim);
-      if (numel(x.shape) < nativeMin || !keptMeta(others, x, out, 0)) return tsBackend.scan(op, out, x, dim);
+      if (numel(x.shape) < nativeMin || !keptMeta(others, [x, out], 0)) return tsBackend.scan(op, out, x, dim);
       kernel(`s${op}`, x.dtype, () => `fm_s_${op}_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!);
     },
     adamStep(p, grad, m, v, vmax, h) {
@@ -168,8 +168,15 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
     softmax(out, x, dim, log) {
       const others = [...x.shape.keys()].filter((d) => d !== dim);
       if (numel(x.shape) === 0) return;
-      if (!keptMeta(others, x, out, 0)) return tsBackend.softmax!(out, x, dim, log);
+      if (!keptMeta(others, [x, out], 0)) return tsBackend.softmax!(out, x, dim, log);
       kernel('softmax', x.dtype, () => `fm_softmax_${tag[x.dtype]}`, 'void', [P, P, P, 'int64_t', 'int64_t', 'int64_t', 'int'])(meta, ptr(out), ptr(x), x.shape[dim]!, x.strides[dim]!, out.strides[dim]!, log ? 1 : 0);
+    },
+    softmaxBackward(gx, y, g, dim, log) {
+      const others = [...y.shape.keys()].filter((d) => d !== dim);
+      if (numel(y.shape) === 0) return;
+      if (numel(y.shape) < nativeMin || g.dtype !== y.dtype || !keptMeta(others, [gx, y, g], 0)) return tsBackend.softmaxBackward!(gx, y, g, dim, log);
+      kernel('softmaxb', y.dtype, () => `fm_softmax_backward_${tag[y.dtype]}`, 'void', [P, P, P, P, 'int64_t', 'int64_t', 'int64_t', 'int64_t', 'int'])(
+        meta, ptr(gx), ptr(y), ptr(g), y.shape[dim]!, gx.strides[dim]!, y.strides[dim]!, g.strides[dim]!, log ? 1 : 0);
     },
     crossEntropy(out, rows, x, target, ignoreIndex, reduction) {
       const [n, c] = x.shape as [number, number];
@@ -273,12 +280,13 @@ function gemmFill(m: number, n: number, threads: number, tile: GemmTile): number
 }
 
 /** [nk, kept shape, kept x strides, kept out strides] for the dims `kept`, written from meta[at]. */
-function keptMeta(kept: readonly number[], x: V, out: V, at: number): number | false {
-  const c = coalesce(kept.map((d) => x.shape[d]!), [kept.map((d) => x.strides[d]!), kept.map((d) => out.strides[d]!)]);
+/** Meta of the dims `kept` (all but a reduced or scanned one): their count, shape, and each view's strides. */
+function keptMeta(kept: readonly number[], views: readonly V[], at: number): number | false {
+  const c = coalesce(kept.map((d) => views[0]!.shape[d]!), views.map((v) => kept.map((d) => v.strides[d]!)));
   const nk = c.shape.length;
   if (nk > 16) return false; // the C odometers hold 16 dims
   meta[at++] = nk;
-  for (const arr of [c.shape, c.strides[0]!, c.strides[1]!]) for (const v of arr) {
+  for (const arr of [c.shape, ...c.strides]) for (const v of arr) {
     if (Math.abs(v) > INT32_MAX) return false;
     meta[at++] = v;
   }
@@ -287,7 +295,7 @@ function keptMeta(kept: readonly number[], x: V, out: V, at: number): number | f
 
 function reduceMeta(out: V, x: V, dims: readonly number[]): boolean {
   const kept = [...x.shape.keys()].filter((d) => !dims.includes(d));
-  const at = keptMeta(kept, x, out, 0);
+  const at = keptMeta(kept, [x, out], 0);
   if (at === false) return false;
   const r = coalesce(dims.map((d) => x.shape[d]!), [dims.map((d) => x.strides[d]!)]);
   if (r.shape.length > 16) return false;

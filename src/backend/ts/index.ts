@@ -4,7 +4,7 @@ import type { Backend } from '../interface.js';
 import { TsStorage, allocate, free, read, write } from './storage.js';
 import { copy, fill, unary, binary, where } from './elementwise.js';
 import { reduce, scan } from './reduce.js';
-import { softmax } from './softmax.js';
+import { softmax, softmaxBackward } from './softmax.js';
 import { crossEntropy, crossEntropyBackward } from './cross_entropy.js';
 import { layerNorm, layerNormBackward } from './layer_norm.js';
 import { maxPool2d, maxPool2dBackward } from './pool.js';
@@ -27,6 +27,7 @@ export const tsBackend: Backend<TsStorage> = {
   reduce,
   scan,
   softmax,
+  softmaxBackward,
   crossEntropy,
   crossEntropyBackward,
   layerNorm,

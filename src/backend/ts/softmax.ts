@@ -31,6 +31,31 @@ export function softmax(out: View<TsStorage>, x: View<TsStorage>, dim: number, l
   });
 }
 
+/**
+ * gx = the gradient of softmax (log-softmax when `log`) along `dim`, from its output y and the
+ * incoming gradient g: g - exp(y) sum(g), or y (g - sum(g y)); each slice's sum in doubles, in order.
+ */
+export function softmaxBackward(gx: View<TsStorage>, y: View<TsStorage>, g: View<TsStorage>, dim: number, log: boolean): void {
+  if (y.shape.some((s) => s === 0)) return;
+  const n = y.shape[dim]!;
+  const [ys, gs, os] = [y.strides[dim]!, g.strides[dim]!, gx.strides[dim]!];
+  const Y = y.storage.data as Float32Array | Float64Array;
+  const G = g.storage.data as Float32Array | Float64Array;
+  const O = gx.storage.data as Float32Array | Float64Array;
+  const others = [...y.shape.keys()].filter((d) => d !== dim);
+  const c = coalesce(others.map((d) => y.shape[d]!), [y, g, gx].map((v) => others.map((d) => v.strides[d]!)));
+  forEachOffset(c.shape, [y.offset, g.offset, gx.offset], c.strides, ([yi, gi, oi]) => {
+    let s = 0;
+    if (log) {
+      for (let j = 0; j < n; j++) s += G[gi! + j * gs]!;
+      for (let j = 0; j < n; j++) O[oi! + j * os] = G[gi! + j * gs]! - Math.exp(Y[yi! + j * ys]!) * s;
+    } else {
+      for (let j = 0; j < n; j++) s += G[gi! + j * gs]! * Y[yi! + j * ys]!;
+      for (let j = 0; j < n; j++) O[oi! + j * os] = Y[yi! + j * ys]! * (G[gi! + j * gs]! - s);
+    }
+  });
+}
+
 /** A slice's max as softmax subtracts it: NaN if the slice has one, 0 if the max is infinite. */
 export function sliceMax(X: Float32Array | Float64Array, at: number, n: number, step: number): number {
   let m = -Infinity;
