@@ -85,6 +85,17 @@ def cross_entropy(size):
     return run
 
 
+def log_softmax_nll(size):
+    x = torch.randn(size, requires_grad=True)
+    y = torch.randint(0, size[1], (size[0], 1))
+
+    def run(reps):
+        for _ in range(reps):
+            torch.log_softmax(x, 1).gather(1, y).mean().neg().backward()
+            x.grad = None
+    return run
+
+
 def layer_norm(size):
     x = torch.randn(size, requires_grad=True)
     w = torch.randn(size[1], requires_grad=True)
@@ -172,6 +183,7 @@ WORKLOADS = {
     'softmax_1024': softmax,
     'rand_1m': rand,
     'cross_entropy': cross_entropy,
+    'log_softmax_nll': log_softmax_nll,
     'layer_norm': layer_norm,
 }
 

@@ -238,6 +238,29 @@ export const workloads: Workload[] = [
     },
   },
   {
+    // The same loss as the composite the MLP and CNN steps write (log_softmax, gather, mean, neg), forward
+    // and backward: the fused softmax gradient (ops/prims/softmax.ts) and gather's (ops/prims/index.ts).
+    key: 'log_softmax_nll', label: 'logSoftmax + gather + mean [128, 10] forward + backward', unit: 'us/op', size: [128, 10], batch: 200, batches: 9, warmup: 40,
+    setup() {
+      fm.manualSeed(0);
+      const x = fm.randn([128, 10]).requiresGrad_();
+      const y = fm.randint(0, 10, [128]).unsqueeze(1);
+      const loss = () => x.logSoftmax(1).gather(1, y).mean().neg();
+      loss().backward();
+      expectClose('d loss / d x', f32(x.grad!).reduce((s, v) => s + v, 0), 0, 0, 1e-6);
+      expectClose('loss', loss().item(), fm.noGrad(() => fm.nn.functional.crossEntropy(x, y.squeeze(1))).item(), 1e-6, 1e-7);
+      x.grad = null;
+      return (reps) => {
+        for (let i = 0; i < reps; i++) {
+          fm.scope(() => {
+            loss().backward();
+            x.grad = null;
+          });
+        }
+      };
+    },
+  },
+  {
     // The fused layer norm (ops/prims/layer_norm.ts): a transformer block's, width 384, 2048 tokens.
     key: 'layer_norm', label: 'F.layerNorm [2048, 384] forward + backward (weight, bias)', unit: 'ms/op', size: [2048, 384], batch: 10, batches: 9, warmup: 20,
     setup() {
