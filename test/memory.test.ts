@@ -268,6 +268,45 @@ describe('scope', () => {
     assert.equal(inner!.isDisposed, true);
   });
 
+  test('zeroGrad at the top of a scoped step disposes the gradients the last step made (live storage flat); one returned from the scope, or made outside any, is left alone', () => {
+    fm.manualSeed(0);
+    const model = new fm.nn.Linear(4, 3);
+    const opt = new fm.optim.SGD(model.parameters(), { lr: 0.1 });
+    const x = fm.randn([5, 4]);
+    const step = () =>
+      fm.scope(() => {
+        opt.zeroGrad();
+        model.forward(x).square().sum().backward();
+        opt.step();
+      });
+    step();
+    const before = live;
+    // The weight's gradient is a view (of the product the backward made transposed): it goes with its base.
+    const weightGrad = model.weight.grad!;
+    assert.ok(weightGrad.base !== null);
+    for (let i = 0; i < 50; i++) step();
+    assert.equal(live, before, `live storage went from ${before} to ${live} over 50 steps`);
+    assert.equal(weightGrad.isDisposed, true);
+    assert.throws(() => weightGrad.toArray(), (e: unknown) => e instanceof fm.ValueError && /\[3, 4\] float32 tensor was disposed/.test((e as Error).message));
+    // Module.zeroGrad does the same; a gradient the scope returned is the caller's.
+    const returned = fm.scope(() => {
+      opt.zeroGrad();
+      model.forward(x).sum().backward();
+      return model.bias!.grad!;
+    });
+    const dropped = model.weight.grad!;
+    model.zeroGrad();
+    assert.equal(dropped.isDisposed, true);
+    assert.equal(returned.isDisposed, false);
+    assert.deepEqual(returned.toArray(), [5, 5, 5]);
+    // Made outside any scope: left to the collector, as PyTorch leaves a gradient someone still holds.
+    model.forward(x).sum().backward();
+    const outside = model.bias!.grad!;
+    opt.zeroGrad();
+    assert.equal(outside.isDisposed, false);
+    assert.deepEqual(outside.toArray(), [5, 5, 5]);
+  });
+
   test('the .grad of a leaf made by backward inside a scope outlives the scope', () => {
     const w = fm.tensor([1, 2], { requiresGrad: true });
     fm.scope(() => w.mul(3).sum().backward());

@@ -6,6 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
 import { isDType, isFloating, type DType } from '../dtype.js';
 import { noGrad } from '../autograd/grad_mode.js';
+import { letGo } from '../tensor/scope.js';
 import { Function as AutogradFunction, type FunctionCtx } from '../autograd/api.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
@@ -190,12 +191,19 @@ export class Module {
     for (const p of this.parameters()) p.requiresGrad_(requiresGrad);
     return this;
   }
-  /** Clears every parameter's gradient (setToNone: true drops it; false zeroes it). */
+  /**
+   * Clears every parameter's gradient (setToNone: true drops it; false zeroes it). Dropped
+   * gradients that a closed scope made are disposed, as Optimizer.zeroGrad does.
+   */
   zeroGrad(opts: { setToNone?: boolean } = {}): void {
     for (const p of this.parameters()) {
       if (p.grad === null) continue;
       if (opts.setToNone === false) noGrad(() => p.grad!.zero_());
-      else p.grad = null;
+      else {
+        const g = p.grad;
+        p.grad = null;
+        letGo(g);
+      }
     }
   }
 

@@ -3,7 +3,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { DeviceError, ShapeError, ValueError } from '../errors.js';
 import { enableGrad, noGrad } from '../autograd/grad_mode.js';
-import { scope } from '../tensor/scope.js';
+import { letGo, scope } from '../tensor/scope.js';
 import { fromPyName, toPyName } from './names.js';
 import { checkNonNegative, describe, restack } from './validate.js';
 import { castState, copyPlain, keepTensors } from './state_dict.js';
@@ -124,6 +124,8 @@ export abstract class Optimizer<O extends OptimizerOptions = OptimizerOptions, S
 
   /**
    * Clears the gradients of all parameters: to null (the default, as in PyTorch 2) or to zeros.
+   * Gradients that a closed scope made (a scoped training step's) are disposed when set to null,
+   * so the next backward reuses their memory: `clone()` one to keep it past this call.
    * Example: `opt.zeroGrad()`, `opt.zeroGrad({ setToNone: false })`.
    */
   zeroGrad({ setToNone = true }: { setToNone?: boolean } = {}): void {
@@ -131,7 +133,9 @@ export abstract class Optimizer<O extends OptimizerOptions = OptimizerOptions, S
       for (const p of g.params) {
         if (p.grad === null) continue;
         if (setToNone) {
+          const g = p.grad;
           p.grad = null;
+          letGo(g);
           continue;
         }
         if (p.grad.gradFn !== null) p.grad.detach_();

@@ -60,16 +60,39 @@ function close(scope: Scope, result: unknown): void {
   // tensor the scope made and does not return: disposed, so its memory is reused at once rather
   // than left to the collector (an MLP step dropped 1 MB of gradients a step, and the collector's
   // full collections for that external memory cost 2-8 ms every 30 steps). Still held: the outer
-  // scope decides.
+  // scope decides; with none, the holder's letting go later (letGo) does.
   for (const [t, holds] of scope.held) {
-    if (holds()) scope.parent?.held.push([t, holds]);
-    else if (!kept.has(t) && (savedCount.get(t) ?? 0) === 0) {
-      t.dispose();
-      // A gradient that is a view (a transposed weight's) goes with the base the scope made for it.
-      const base = t.base;
-      if (base && !kept.has(base) && (savedCount.get(base) ?? 0) === 0 && heldBases.has(base)) base.dispose();
-    }
+    if (holds()) {
+      if (scope.parent) scope.parent.held.push([t, holds]);
+      else if (!kept.has(t)) outlived.add(t);
+    } else if (!kept.has(t)) disposeHeld(t, kept);
   }
+}
+
+/** Disposes a held tensor the scopes no longer keep, unless a graph saved it. */
+function disposeHeld(t: Tensor, kept: ReadonlySet<Tensor>): void {
+  if ((savedCount.get(t) ?? 0) > 0 || t.isDisposed) return;
+  t.dispose();
+  // A gradient that is a view (a transposed weight's) goes with the base the scope made for it.
+  const base = t.base;
+  if (base && !kept.has(base) && (savedCount.get(base) ?? 0) === 0 && heldBases.has(base)) base.dispose();
+}
+
+/** Held tensors that outlived the outermost scope that made them only because their holder still held them. */
+const outlived = new WeakSet<Tensor>();
+
+/**
+ * The holder of `t` let go of it after the scope that made it had closed (`zeroGrad()` at the top
+ * of the next step, PyTorch's idiom): disposed now, as that scope would have disposed it had the
+ * holder let go before it closed, so the next backward reuses its memory at once. Left to the
+ * collector instead, each step's gradients were fresh memory: an MLP step with zeroGrad first ran
+ * at 1.76-1.99 ms, against 1.07-1.54 with zeroGrad last. Tensors made outside any scope, or returned
+ * from one, are not affected.
+ */
+export function letGo(t: Tensor | null): void {
+  if (t === null || !outlived.has(t)) return;
+  outlived.delete(t);
+  disposeHeld(t, new Set());
 }
 
 /**
