@@ -305,6 +305,30 @@ describe('scope', () => {
     opt.zeroGrad();
     assert.equal(outside.isDisposed, false);
     assert.deepEqual(outside.toArray(), [5, 5, 5]);
+    // The caller's, and so left alone by zeroGrad: one keep() exempted, a view of the weight's
+    // gradient returned (its memory is the base's), gradients a later scope returned.
+    const backward = () => model.forward(x).sum().backward();
+    const kept = fm.scope(() => {
+      backward();
+      return fm.keep(model.bias!.grad!) && null;
+    });
+    assert.equal(kept, null);
+    const keptBias = model.bias!.grad!;
+    opt.zeroGrad();
+    assert.deepEqual(keptBias.toArray(), [5, 5, 5]);
+    const weightT = fm.scope(() => {
+      backward();
+      return model.weight.grad!.T;
+    });
+    opt.zeroGrad();
+    assert.deepEqual(weightT.shape, [4, 3]);
+    assert.equal(weightT.isDisposed, false);
+    assert.deepEqual(weightT.toArray(), x.sum(0).unsqueeze(1).expand([4, 3]).toArray());
+    fm.scope(backward);
+    const later = fm.scope(() => [model.weight.grad!, model.bias!.grad!]);
+    opt.zeroGrad();
+    assert.deepEqual(later[1]!.toArray(), [5, 5, 5]);
+    assert.deepEqual(later[0]!.toArray(), x.sum(0).unsqueeze(0).expand([3, 4]).toArray());
   });
 
   test('the .grad of a leaf made by backward inside a scope outlives the scope', () => {

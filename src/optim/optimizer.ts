@@ -133,9 +133,9 @@ export abstract class Optimizer<O extends OptimizerOptions = OptimizerOptions, S
       for (const p of g.params) {
         if (p.grad === null) continue;
         if (setToNone) {
-          const g = p.grad;
+          const grad = p.grad;
           p.grad = null;
-          letGo(g);
+          letGo(grad);
           continue;
         }
         if (p.grad.gradFn !== null) p.grad.detach_();

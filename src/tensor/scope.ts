@@ -60,12 +60,21 @@ function close(scope: Scope, result: unknown): void {
   // tensor the scope made and does not return: disposed, so its memory is reused at once rather
   // than left to the collector (an MLP step dropped 1 MB of gradients a step, and the collector's
   // full collections for that external memory cost 2-8 ms every 30 steps). Still held: the outer
-  // scope decides; with none, the holder's letting go later (letGo) does.
+  // scope decides; with none, the holder's letting go later (letGo) does. One the scope returns
+  // (itself, or a view of the base it views) or that keep() exempted is the caller's.
   for (const [t, holds] of scope.held) {
+    if (exempt.has(t)) continue;
+    const returned = kept.has(t) || (t.base !== null && kept.has(t.base));
     if (holds()) {
       if (scope.parent) scope.parent.held.push([t, holds]);
-      else if (!kept.has(t)) outlived.add(t);
-    } else if (!kept.has(t)) disposeHeld(t, kept);
+      else if (!returned) markOutlived(t);
+    } else if (!returned) disposeHeld(t, kept);
+  }
+  // Returned now, a gradient an earlier scope left to letGo is the caller's too.
+  for (const t of kept) {
+    outlived.delete(t);
+    const viewed = t.base && outlivedViewOf.get(t.base);
+    if (viewed) outlived.delete(viewed);
   }
 }
 
@@ -80,14 +89,25 @@ function disposeHeld(t: Tensor, kept: ReadonlySet<Tensor>): void {
 
 /** Held tensors that outlived the outermost scope that made them only because their holder still held them. */
 const outlived = new WeakSet<Tensor>();
+/** For such a tensor that is a view of a base the scope made for it: the base, to the view. */
+const outlivedViewOf = new WeakMap<Tensor, Tensor>();
+/** Tensors keep() exempted: never disposed by a scope, nor by letGo. */
+const exempt = new WeakSet<Tensor>();
+
+function markOutlived(t: Tensor): void {
+  outlived.add(t);
+  if (t.base && heldBases.has(t.base)) outlivedViewOf.set(t.base, t);
+}
 
 /**
  * The holder of `t` let go of it after the scope that made it had closed (`zeroGrad()` at the top
  * of the next step, PyTorch's idiom): disposed now, as that scope would have disposed it had the
  * holder let go before it closed, so the next backward reuses its memory at once. Left to the
  * collector instead, each step's gradients were fresh memory: an MLP step with zeroGrad first ran
- * at 1.76-1.99 ms, against 1.07-1.54 with zeroGrad last. Tensors made outside any scope, or returned
- * from one, are not affected.
+ * at 1.76-1.99 ms, against 1.07-1.54 with zeroGrad last. Not affected: tensors made outside any
+ * scope, those the outermost scope that made them returned (or a later scope returned), and those
+ * keep() exempted. NOTE: a gradient made by a scope nested in one still open stays in that outer
+ * scope's care until it closes (not freed here).
  */
 export function letGo(t: Tensor | null): void {
   if (t === null || !outlived.has(t)) return;
@@ -127,11 +147,18 @@ export function scope<T>(fn: () => T): T {
 
 /** Exempts `t` (and the base it views) from the enclosing scopes' disposal. Example: `fm.keep(runningMean)`. */
 export function keep<T extends Tensor>(t: T): T {
+  untrack(t);
+  exempt.add(t);
+  outlived.delete(t);
+  return t;
+}
+
+/** Takes `t` (and the base it views) out of the enclosing scopes' created tensors. */
+function untrack(t: Tensor): void {
   for (let s = context.getStore(); s; s = s.parent) {
     s.created.delete(t);
     if (t.base) s.created.delete(t.base);
   }
-  return t;
 }
 
 /**
@@ -143,7 +170,7 @@ export function keepWhileHeld<T extends Tensor>(t: T, holds: () => boolean): T {
   const scope = context.getStore();
   const created = scope?.created.has(t) ?? false;
   if (created && t.base && scope!.created.has(t.base)) heldBases.add(t.base);
-  keep(t);
+  untrack(t);
   if (created) scope!.held.push([t, holds]);
   return t;
 }
