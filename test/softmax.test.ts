@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fm from '../src/index.js';
 import { softmaxBackwardComposite, softmaxComposite } from '../src/ops/prims/softmax.js';
 import { assertClose, devices } from './helpers.js';
+import type { Backend } from '../src/backend/interface.js';
 
 type Case = [string, () => fm.Tensor, number];
 const cases: Case[] = [
@@ -66,6 +67,25 @@ for (const device of devices) {
       }
     });
   }
+
+  test(`the gradient runs the backend's fused kernel once where it has one (${device})`, () => {
+    const x = fm.randn([6, 40], { device }).requiresGrad_();
+    const be = (x as unknown as { storage: { backend: Backend } }).storage.backend;
+    const fused = be.softmaxBackward;
+    if (!fused) return; // a backend without it runs the composite the tests above compare with
+    let calls = 0;
+    be.softmaxBackward = (...args) => {
+      calls++;
+      fused.apply(be, args);
+    };
+    try {
+      fm.logSoftmax(x, 1).backward(fm.randn([6, 40], { device }));
+      fm.softmax(x, 0).backward(fm.randn([6, 40], { device }));
+    } finally {
+      be.softmaxBackward = fused;
+    }
+    assert.equal(calls, 2);
+  });
 
   test(`16-bit softmax gradients: float32's of the same values, rounded (${device})`, () => {
     fm.manualSeed(5);

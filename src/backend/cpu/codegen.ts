@@ -655,31 +655,32 @@ void fm_softmax_${tag[d]}(const int32_t* meta, ${t}* restrict P0, const ${t}* re
   #undef FM_SLICES
 }
 /* The gradient of softmax (log-softmax when log_) from its output y and the incoming gradient g, as
-   the ts backend's softmaxBackward: per slice, sum(g) (or sum(g y)) in doubles, then
-   gx = g - exp(y) sum(g) (or y (g - sum(g y))). Meta: the kept dims, strides of gx, y, g. */
+   the ts backend's softmaxBackward (contiguous slices add in simd order): per slice, sum(g) (or
+   sum(g y)) in doubles, then gx = g - exp(y) sum(g) (or y (g - sum(g y))). Meta: the kept dims,
+   then the strides of gx, y and g. */
 void fm_softmax_backward_${tag[d]}(const int32_t* meta, ${t}* restrict P0, const ${t}* restrict P1, const ${t}* restrict P2, int64_t n, int64_t os, int64_t ys, int64_t gs, int log_) {
   const int nk = meta[0];
   const int32_t *ksh = meta + 1, *kos = ksh + nk, *kys = kos + nk, *kgs = kys + nk;
   int64_t nout = 1;
   for (int d = 0; d < nk; d++) nout *= ksh[d];
-  #define FM_SLICES int64_t kidx[16], ob, yb, gb; FM_ODO_START(nk, ksh, lo, kos, kys, kgs, ob, yb, gb, kidx) \
-  for (int64_t e = lo; e < hi; e++) { \
-    ${t}* gx = P0 + ob; const ${t}* y = P1 + yb; const ${t}* g = P2 + gb; double s = 0; \
-    if (os == 1 && ys == 1 && gs == 1) { \
-      if (log_) { \
-        _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += g[j]; \
-        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) gx[j] = (${t})((double)g[j] - exp((double)y[j]) * s); \
-      } else { \
-        _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += (double)g[j] * y[j]; \
-        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) gx[j] = (${t})((double)y[j] * ((double)g[j] - s)); \
-      } \
-    } else if (log_) { \
-      for (int64_t j = 0; j < n; j++) s += g[j * gs]; \
-      for (int64_t j = 0; j < n; j++) gx[j * os] = (${t})((double)g[j * gs] - exp((double)y[j * ys]) * s); \
-    } else { \
-      for (int64_t j = 0; j < n; j++) s += (double)g[j * gs] * y[j * ys]; \
-      for (int64_t j = 0; j < n; j++) gx[j * os] = (${t})((double)y[j * ys] * ((double)g[j * gs] - s)); \
-    } \
+  #define FM_SLICES int64_t kidx[16], ob, yb, gb; FM_ODO_START(nk, ksh, lo, kos, kys, kgs, ob, yb, gb, kidx) \\
+  for (int64_t e = lo; e < hi; e++) { \\
+    ${t}* gx = P0 + ob; const ${t}* y = P1 + yb; const ${t}* g = P2 + gb; double s = 0; \\
+    if (os == 1 && ys == 1 && gs == 1) { \\
+      if (log_) { \\
+        _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += g[j]; \\
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) gx[j] = (${t})((double)g[j] - exp((double)y[j]) * s); \\
+      } else { \\
+        _Pragma("omp simd reduction(+:s)") for (int64_t j = 0; j < n; j++) s += (double)g[j] * y[j]; \\
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) gx[j] = (${t})((double)y[j] * ((double)g[j] - s)); \\
+      } \\
+    } else if (log_) { \\
+      for (int64_t j = 0; j < n; j++) s += g[j * gs]; \\
+      for (int64_t j = 0; j < n; j++) gx[j * os] = (${t})((double)g[j * gs] - exp((double)y[j * ys]) * s); \\
+    } else { \\
+      for (int64_t j = 0; j < n; j++) s += (double)g[j * gs] * y[j * ys]; \\
+      for (int64_t j = 0; j < n; j++) gx[j * os] = (${t})((double)y[j * ys] * ((double)g[j * gs] - s)); \\
+    } \\
     FM_ODO_NEXT(nk, ksh, kos, kys, kgs, ob, yb, gb, kidx) }
   FM_PARALLEL(nout, nout * n, FM_SLICES)
   #undef FM_SLICES

@@ -16,9 +16,9 @@ type Kernel = (...args: unknown[]) => unknown;
 const INT32_MAX = 2147483647;
 const crossEntropyReductions = { none: 0, sum: 1, mean: 2 } as const;
 /**
- * Below this many elements the ts kernels run instead: V8 keeps typed arrays of up to 64 bytes on
- * its heap, which koffi must first move off it, and below a few dozen elements a call through koffi
- * (about 0.2 us) saves nothing. Above it C wins even at small sizes: at 128 elements a gather took
+ * Below this many elements the ts kernels run instead: below a few dozen elements a call through
+ * koffi (about 0.2 us) saves nothing, and V8 keeps typed arrays of up to 64 bytes on its heap, which
+ * koffi must first move off it (so do 32 one- or two-byte elements; they work, at that cost). Above it C wins even at small sizes: at 128 elements a gather took
  * 0.6 us in C and 4.0 in TypeScript (int64 indices read as BigInt), a sum 0.6 against 1.0, exp 0.2
  * against 1.3. FIAMMA_CPU_NATIVE_MIN=0 sends everything to C (the tests do, to check the C kernels).
  */
@@ -279,8 +279,11 @@ function gemmFill(m: number, n: number, threads: number, tile: GemmTile): number
   return (n / (tile.nr * cp)) * Math.max(share(rp), share(cp));
 }
 
-/** [nk, kept shape, kept x strides, kept out strides] for the dims `kept`, written from meta[at]. */
-/** Meta of the dims `kept` (all but a reduced or scanned one): their count, shape, and each view's strides. */
+/**
+ * [nk, kept shape, each view's kept strides] for the dims `kept` (all but a reduced, scanned or
+ * softmax dim; the shape is views[0]'s), written from meta[at]: the next index, or false when the
+ * dims do not fit the C odometers.
+ */
 function keptMeta(kept: readonly number[], views: readonly V[], at: number): number | false {
   const c = coalesce(kept.map((d) => views[0]!.shape[d]!), views.map((v) => kept.map((d) => v.strides[d]!)));
   const nk = c.shape.length;

@@ -46,7 +46,7 @@ export const softmaxDefs = {
     },
     backward: (ctx, g, attrs) => [applyOp('softmaxBackward', [ctx.get(0), g], attrs)],
   } satisfies OpDef<SoftmaxAttrs>,
-  // gx from the output y and the gradient g (one shape; g in y's dtype unless autocast made it otherwise).
+  // gx from the output y and the gradient g (one shape; g in y's dtype unless a hook or a root gradient gave another).
   softmaxBackward: {
     forward(ctx, [y, g], { dim, log }) {
       const be = backendOf(y!);
