@@ -331,6 +331,17 @@ describe('scope', () => {
     assert.deepEqual(later[0]!.toArray(), x.sum(0).unsqueeze(0).expand([3, 4]).toArray());
   });
 
+  test('a gradient that module.to() moves inside a scope is held by its parameter, so it outlives the scope', () => {
+    const m = new fm.nn.Linear(2, 2);
+    m.forward(fm.ones([1, 2])).sum().backward();
+    fm.scope(() => {
+      m.to('float64');
+    });
+    assert.equal(m.weight.grad!.dtype, 'float64');
+    assert.deepEqual(m.weight.grad!.toArray(), [[1, 1], [1, 1]]);
+    assert.deepEqual(m.bias!.grad!.toArray(), [1, 1]);
+  });
+
   test('the .grad of a leaf made by backward inside a scope outlives the scope', () => {
     const w = fm.tensor([1, 2], { requiresGrad: true });
     fm.scope(() => w.mul(3).sum().backward());

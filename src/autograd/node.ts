@@ -5,7 +5,7 @@ import type { DType } from '../dtype.js';
 import type { Device } from '../device.js';
 import { AutogradError, trimInternalFrames } from '../errors.js';
 import { isAnomalyEnabled } from './grad_mode.js';
-import { keepWhileHeld, releaseSaved, retainSaved } from '../tensor/scope.js';
+import { holdGrad, releaseSaved, retainSaved } from '../tensor/scope.js';
 
 /** Where a gradient flows: an output slot of a node. */
 export interface Edge {
@@ -107,8 +107,7 @@ export class AccumulateGrad extends Node {
     // The gradient belongs to the leaf, which outlives any scope the backward ran in: kept while
     // the leaf holds it (a scope in which the leaf lets go of it disposes it, as PyTorch frees a
     // gradient set to None).
-    const g: Tensor = keepWhileHeld(leaf.grad === null ? grads[0]! : leaf.grad.add(grads[0]!), (): boolean => leaf.grad === g);
-    leaf.grad = g;
+    holdGrad(leaf, leaf.grad === null ? grads[0]! : leaf.grad.add(grads[0]!));
     for (const hook of this.postHooks) hook(leaf);
     return [];
   }

@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
 import { isDType, isFloating, type DType } from '../dtype.js';
 import { noGrad } from '../autograd/grad_mode.js';
-import { letGo } from '../tensor/scope.js';
+import { holdGrad, letGo } from '../tensor/scope.js';
 import { Function as AutogradFunction, type FunctionCtx } from '../autograd/api.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
@@ -235,7 +235,7 @@ export class Module {
             const out = noGrad(() => move(t));
             if (out === t) return t;
             t.set_(out.detach());
-            if (t.grad) t.grad = noGrad(() => move(t.grad!));
+            if (t.grad) holdGrad(t, noGrad(() => move(t.grad!)));
             return t;
           });
         } else if (inner(m).buffers.has(k) && v instanceof Tensor) {
