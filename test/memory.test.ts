@@ -7,6 +7,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import * as fm from '../src/index.js';
 import { tsBackend } from '../src/backend/ts/index.js';
+import { assertClose } from './helpers.js';
 
 // Count live cpu storage: the ts backend, wrapped so that allocate and free are counted.
 let live = 0;
@@ -329,6 +330,21 @@ describe('scope', () => {
     opt.zeroGrad();
     assert.deepEqual(later[1]!.toArray(), [5, 5, 5]);
     assert.deepEqual(later[0]!.toArray(), x.sum(0).unsqueeze(0).expand([3, 4]).toArray());
+  });
+
+  test('gradients accumulated over scoped micro-steps keep live storage flat (each replaced sum is freed)', () => {
+    const w = fm.randn([8, 4], { requiresGrad: true });
+    const x = fm.randn([3, 8]);
+    const micro = () => fm.scope(() => x.matmul(w).square().sum().backward());
+    micro();
+    const first = w.grad!;
+    const before = live;
+    for (let i = 0; i < 20; i++) micro();
+    assert.equal(live, before, `live storage went from ${before} to ${live} over 20 accumulating steps`);
+    assert.equal(first.isDisposed, true);
+    const want = fm.noGrad(() => x.T.matmul(x.matmul(w)).mul(2 * 21));
+    assertClose(w.grad!, want.toArray(), { rtol: 1e-5, atol: 1e-4 });
+    w.grad = null;
   });
 
   test('a gradient that module.to() moves inside a scope is held by its parameter, so it outlives the scope', () => {

@@ -5,7 +5,7 @@ import type { DType } from '../dtype.js';
 import type { Device } from '../device.js';
 import { AutogradError, trimInternalFrames } from '../errors.js';
 import { isAnomalyEnabled } from './grad_mode.js';
-import { holdGrad, releaseSaved, retainSaved } from '../tensor/scope.js';
+import { holdGrad, letGo, releaseSaved, retainSaved } from '../tensor/scope.js';
 
 /** Where a gradient flows: an output slot of a node. */
 export interface Edge {
@@ -107,7 +107,11 @@ export class AccumulateGrad extends Node {
     // The gradient belongs to the leaf, which outlives any scope the backward ran in: kept while
     // the leaf holds it (a scope in which the leaf lets go of it disposes it, as PyTorch frees a
     // gradient set to None).
-    holdGrad(leaf, leaf.grad === null ? grads[0]! : leaf.grad.add(grads[0]!));
+    const old = leaf.grad;
+    holdGrad(leaf, old === null ? grads[0]! : old.add(grads[0]!));
+    // Accumulating across scoped steps: the sum replaces the old gradient, which a closed scope may
+    // have left to its holder (disposed now, as zeroGrad would).
+    letGo(old);
     for (const hook of this.postHooks) hook(leaf);
     return [];
   }

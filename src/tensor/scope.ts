@@ -106,7 +106,8 @@ function markOutlived(t: Tensor): void {
  * collector instead, each step's gradients were fresh memory: an MLP step with zeroGrad first ran
  * at 1.76-1.99 ms, against 1.07-1.54 with zeroGrad last. Not affected: tensors made outside any
  * scope, those the outermost scope that made them returned (or a later scope returned), and those
- * keep() exempted. NOTE: a gradient made by a scope nested in one still open stays in that outer
+ * keep() exempted. Backward calls it too, on a gradient its sum replaces (accumulating over
+ * scoped steps). NOTE: a gradient made by a scope nested in one still open stays in that outer
  * scope's care until it closes (not freed here).
  */
 export function letGo(t: Tensor | null): void {
