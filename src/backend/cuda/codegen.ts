@@ -160,6 +160,7 @@ export type KernelSpec =
   | { kind: 'where'; dtype: DType }
   | { kind: 'reduce'; op: ReduceOpName; in: DType; out: DType }
   | { kind: 'scan'; op: ScanOpName; dtype: DType }
+  | { kind: 'softmax' | 'softmaxBackward'; dtype: DType }
   | { kind: 'gather' | 'scatter' | 'accumulate' | 'random' | 'matmul'; dtype: DType };
 
 /** The kernel's (and its cache file's) name. */
@@ -169,6 +170,7 @@ export function kernelName(s: KernelSpec): string {
     case 'copy': return `fm_copy_${tag[s.out]}_${tag[s.in]}`;
     case 'reduce': return `fm_r_${s.op}_${tag[s.in]}_${tag[s.out]}`;
     case 'scan': return `fm_s_${s.op}_${tag[s.dtype]}`;
+    case 'softmaxBackward': return `fm_softmax_backward_${tag[s.dtype]}`;
     default: return `fm_${s.kind}_${tag[s.dtype]}`;
   }
 }
@@ -206,6 +208,8 @@ export function kernelBody(s: KernelSpec): string {
       return elementwise(name, [s.dtype, 'bool', s.dtype, s.dtype], (r) => `${r(0)} = ${r(1)} ? ${r(2)} : ${r(3)};`);
     case 'reduce': return reduceKernel(name, s.op, s.in, s.out);
     case 'scan': return scanKernel(name, s.op, s.dtype);
+    case 'softmax': return softmaxKernel(name, s.dtype);
+    case 'softmaxBackward': return softmaxBackwardKernel(name, s.dtype);
     case 'gather': case 'scatter': return indexKernel(name, s.kind, s.dtype);
     case 'accumulate': return accumulateKernel(name, s.dtype);
     case 'random': return randomKernel(name, s.dtype);
@@ -316,6 +320,78 @@ function scanKernel(name: string, op: ScanOpName, d: DType): string {
   for (int64_t j = 0; j < a.i[0]; j++) {
     acc ${op === 'cumsum' ? '+=' : '*='} ${exact ? '(uint64_t)(int64_t)' : '(double)'}P1[i0 + j * a.i[1]];
     P0[i1 + j * a.i[2]] = ${exact ? '(int64_t)acc' : store(o, 'acc')};
+  }
+}
+`;
+}
+
+/** Rows (slices along the softmax dim) per block: a warp each. */
+export const SOFTMAX_ROWS_PER_BLOCK = BLOCK / 32;
+
+/**
+ * The start of the softmax kernels: a warp per slice along the dim (a.n slices; shape and st[q] =
+ * the other dims and operand q's strides there; i[0] = the slice length, i[1 + q] = operand q's
+ * stride along it), each lane taking every 32nd element; sums and maxima in the dtype's math type
+ * (float for float32, as PyTorch's), then combined across the warp by shuffles.
+ */
+function softmaxRowStart(k: number): string {
+  return `const int64_t row = (int64_t)blockIdx.x * ${SOFTMAX_ROWS_PER_BLOCK} + (threadIdx.x >> 5);
+  if (row >= a.n) return; /* the whole warp: it shares the row */
+  const int lane = threadIdx.x & 31;
+  const int64_t len = a.i[0];
+  ${offsets(k, 'row')}`;
+}
+
+const warpSum = (v: string) => `for (int o_ = 16; o_ > 0; o_ >>= 1) ${v} += __shfl_xor_sync(0xffffffffu, ${v}, o_);`;
+
+/**
+ * softmax (log-softmax when flags bit 0) of P1 into P0, as the composite: the max (NaN if the slice
+ * has one; an infinite max counts as 0, so a slice of -inf gives NaN and never inf - inf), the sum
+ * of exp(x - max), then exp(x - max) / sum or x - max - log(sum).
+ */
+function softmaxKernel(name: string, d: DType): string {
+  const m = mathType(d);
+  const [exp, log] = d === 'float32' ? ['expf', 'logf'] : ['exp', 'log'];
+  return `extern "C" __global__ void __launch_bounds__(${BLOCK}) ${name}(const FmArgs a) {
+  ${ctype[d]}* P0 = (${ctype[d]}*)a.p[0];
+  const ${ctype[d]}* P1 = (const ${ctype[d]}*)a.p[1];
+  ${softmaxRowStart(2)}
+  const int64_t os = a.i[1], xs = a.i[2];
+  ${m} mx = -INFINITY; int nan_ = 0;
+  for (int64_t j = lane; j < len; j += 32) { const ${m} v = (${m})P1[i1 + j * xs]; mx = v > mx ? v : mx; nan_ |= v != v; }
+  for (int o_ = 16; o_ > 0; o_ >>= 1) { const ${m} t = __shfl_xor_sync(0xffffffffu, mx, o_); mx = t > mx ? t : mx; }
+  nan_ = __any_sync(0xffffffffu, nan_);
+  mx = nan_ ? (${m})NAN : (isinf(mx) ? (${m})0 : mx);
+  ${m} s = 0;
+  for (int64_t j = lane; j < len; j += 32) s += ${exp}((${m})P1[i1 + j * xs] - mx);
+  ${warpSum('s')}
+  if (a.flags & 1) {
+    const ${m} shift = mx + ${log}(s);
+    for (int64_t j = lane; j < len; j += 32) P0[i0 + j * os] = (${ctype[d]})((${m})P1[i1 + j * xs] - shift);
+  } else {
+    for (int64_t j = lane; j < len; j += 32) P0[i0 + j * os] = (${ctype[d]})(${exp}((${m})P1[i1 + j * xs] - mx) / s);
+  }
+}
+`;
+}
+
+/** The gradient of softmax (log-softmax when flags bit 0), from the output y (P1) and the incoming gradient g (P2) into P0. */
+function softmaxBackwardKernel(name: string, d: DType): string {
+  const m = mathType(d);
+  const exp = d === 'float32' ? 'expf' : 'exp';
+  return `extern "C" __global__ void __launch_bounds__(${BLOCK}) ${name}(const FmArgs a) {
+  ${ctype[d]}* P0 = (${ctype[d]}*)a.p[0];
+  const ${ctype[d]}* P1 = (const ${ctype[d]}*)a.p[1];
+  const ${ctype[d]}* P2 = (const ${ctype[d]}*)a.p[2];
+  ${softmaxRowStart(3)}
+  const int64_t os = a.i[1], ys = a.i[2], gs = a.i[3];
+  const bool lg = a.flags & 1;
+  ${m} s = 0;
+  for (int64_t j = lane; j < len; j += 32) s += lg ? (${m})P2[i2 + j * gs] : (${m})P2[i2 + j * gs] * (${m})P1[i1 + j * ys];
+  ${warpSum('s')}
+  for (int64_t j = lane; j < len; j += 32) {
+    const ${m} y = (${m})P1[i1 + j * ys], g = (${m})P2[i2 + j * gs];
+    P0[i0 + j * os] = (${ctype[d]})(lg ? g - ${exp}(y) * s : y * (g - s));
   }
 }
 `;
@@ -447,7 +523,7 @@ export function allKernelSpecs(): KernelSpec[] {
     specs.push({ kind: 'fill', dtype: d }, { kind: 'where', dtype: d }, { kind: 'gather', dtype: d }, { kind: 'scatter', dtype: d }, { kind: 'accumulate', dtype: d }, { kind: 'matmul', dtype: d });
     specs.push({ kind: 'scan', op: 'cumsum', dtype: d }, { kind: 'scan', op: 'cumprod', dtype: d });
   }
-  for (const d of floatTypes) specs.push({ kind: 'random', dtype: d });
+  for (const d of floatTypes) specs.push({ kind: 'random', dtype: d }, { kind: 'softmax', dtype: d }, { kind: 'softmaxBackward', dtype: d });
   return specs;
 }
 

@@ -20,7 +20,7 @@ import { Cublas, OP_N, OP_T } from './cublas.js';
 import { attr, Driver } from './driver.js';
 import { Nvrtc } from './nvrtc.js';
 import { loadLibrary } from './libs.js';
-import { argsLayout as L, BLOCK, PER_THREAD, MAX_DIMS, exactReduce, kernelName, kernelSource, type KernelSpec } from './codegen.js';
+import { argsLayout as L, BLOCK, PER_THREAD, MAX_DIMS, SOFTMAX_ROWS_PER_BLOCK, exactReduce, kernelName, kernelSource, type KernelSpec } from './codegen.js';
 
 /** Device memory holding `numel` elements of `dtype` at `ptr` (0 for an empty storage). */
 export class CudaStorage implements StorageHandle {
@@ -348,6 +348,12 @@ export function makeCudaBackend(dev: CudaDevice): Backend<CudaStorage> & { reado
       if (numel(out.shape) === 0) return;
       matmul(dev, backend, out, a, b);
     },
+    softmax(out, x, dim, log) {
+      softmaxRows(dev, 'softmax', [out, x], dim, log);
+    },
+    softmaxBackward(gx, y, g, dim, log) {
+      softmaxRows(dev, 'softmaxBackward', [gx, y, g], dim, log);
+    },
     gather(out, x, dim, index) {
       indexKernel(dev, 'gather', out, x.strides.map((s, d) => (d === dim ? 0 : s)), x, index, x.shape[dim]!, x.strides[dim]!, false, dim);
     },
@@ -428,6 +434,28 @@ function indexKernel(dev: CudaDevice, kind: 'gather' | 'scatter', out: V, xStrid
   const v = new BigInt64Array(1);
   dev.copyToHost(v, index.storage.ptr + offsetAt(index, bad) * 8, 8);
   throw new IndexError(kind, `index ${Number(v[0])} is out of bounds for dimension ${dim} with size ${size}`);
+}
+
+/**
+ * The fused softmax kernels (float32, float64; 16-bit comes widened): a warp per slice along `dim`,
+ * views[0] written. The other dims (merged where they can be) locate each slice in every view.
+ */
+function softmaxRows(dev: CudaDevice, kind: 'softmax' | 'softmaxBackward', views: V[], dim: number, log: boolean): void {
+  const x = views[views.length - 1]!;
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new DeviceError(kind, `the cuda softmax kernels take float32 or float64, got ${x.dtype}`);
+  const total = numel(x.shape);
+  if (total === 0) return;
+  dev.makeCurrent();
+  const others = [...x.shape.keys()].filter((d) => d !== dim);
+  const c = coalesce(others.map((d) => x.shape[d]!), views.map((v) => others.map((d) => v.strides[d]!)));
+  const rows = total / x.shape[dim]!;
+  views.forEach((v, q) => dev.setPtr(q, addr(v)));
+  dev.setInt(L.n, rows);
+  writeDims(dev, c.shape, c.strides, kind);
+  dev.setInt(L.i, x.shape[dim]!);
+  views.forEach((v, q) => dev.setInt(L.i + 8 * (q + 1), v.strides[dim]!));
+  dev.i32[L.flags >> 2] = log ? 1 : 0;
+  dev.run(dev.kernel({ kind, dtype: x.dtype }), Math.ceil(rows / SOFTMAX_ROWS_PER_BLOCK));
 }
 
 /** Reductions over `dims`: a block per output when there is much to reduce, split in two passes when outputs are few. */
