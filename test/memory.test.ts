@@ -332,7 +332,7 @@ describe('scope', () => {
     assert.deepEqual(later[0]!.toArray(), x.sum(0).unsqueeze(0).expand([3, 4]).toArray());
   });
 
-  test('gradients accumulated over scoped micro-steps keep live storage flat (each replaced sum is freed)', () => {
+  test('gradients accumulate over scoped micro-steps in place, as PyTorch without create_graph: the same tensor, live storage flat', () => {
     const w = fm.randn([8, 4], { requiresGrad: true });
     const x = fm.randn([3, 8]);
     const micro = () => fm.scope(() => x.matmul(w).square().sum().backward());
@@ -341,10 +341,37 @@ describe('scope', () => {
     const before = live;
     for (let i = 0; i < 20; i++) micro();
     assert.equal(live, before, `live storage went from ${before} to ${live} over 20 accumulating steps`);
-    assert.equal(first.isDisposed, true);
+    assert.equal(w.grad, first, 'the same tensor holds the sum');
     const want = fm.noGrad(() => x.T.matmul(x.matmul(w)).mul(2 * 21));
-    assertClose(w.grad!, want.toArray(), { rtol: 1e-5, atol: 1e-4 });
+    assertClose(first, want.toArray(), { rtol: 1e-5, atol: 1e-4 });
+    // zeroGrad({ setToNone: false }) keeps the tensor too: a reference stays valid.
+    const opt = new fm.optim.SGD([w], { lr: 0.1 });
+    opt.zeroGrad({ setToNone: false });
+    micro();
+    assert.equal(w.grad, first);
+    assertClose(first, fm.noGrad(() => x.T.matmul(x.matmul(w)).mul(2)).toArray(), { rtol: 1e-5, atol: 1e-5 });
+    // With create_graph the sum is a new tensor with a graph: the old one, left by a closed scope, goes.
+    fm.scope(() => x.matmul(w).square().sum().backward(undefined, { createGraph: true }));
+    assert.notEqual(w.grad, first);
+    assert.equal(first.isDisposed, true);
+    assert.equal(w.grad!.requiresGrad, true);
     w.grad = null;
+  });
+
+  test('keep() on a view of a gradient keeps the gradient (and the base it views) past zeroGrad', () => {
+    const model = new fm.nn.Linear(4, 3);
+    const opt = new fm.optim.SGD(model.parameters(), { lr: 0.1 });
+    const x = fm.randn([5, 4]);
+    let flat: fm.Tensor | null = null;
+    let weightT: fm.Tensor | null = null;
+    fm.scope(() => {
+      model.forward(x).sum().backward();
+      flat = fm.keep(model.bias!.grad!.reshape([-1]));
+      weightT = fm.keep(model.weight.grad!.T);
+    });
+    opt.zeroGrad();
+    assert.deepEqual(flat!.toArray(), [5, 5, 5]);
+    assert.deepEqual(weightT!.toArray(), x.sum(0).unsqueeze(1).expand([4, 3]).toArray());
   });
 
   test('a gradient that module.to() moves inside a scope is held by its parameter, so it outlives the scope', () => {

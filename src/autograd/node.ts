@@ -4,7 +4,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { DType } from '../dtype.js';
 import type { Device } from '../device.js';
 import { AutogradError, trimInternalFrames } from '../errors.js';
-import { isAnomalyEnabled } from './grad_mode.js';
+import { isAnomalyEnabled, isGradEnabled } from './grad_mode.js';
 import { holdGrad, letGo, releaseSaved, retainSaved } from '../tensor/scope.js';
 
 /** Where a gradient flows: an output slot of a node. */
@@ -95,6 +95,12 @@ export abstract class Node {
   }
 }
 
+/** True when `old` (a leaf's .grad) can take `g` added in place: same shape, dtype and device, dense, no graph of its own. */
+function inPlaceTarget(old: Tensor, g: Tensor): boolean {
+  return !old.isDisposed && !old.requiresGrad && old.dtype === g.dtype && old.device === g.device &&
+    old.shape.length === g.shape.length && old.shape.every((n, d) => n === g.shape[d]) && old.isContiguous();
+}
+
 /** The node at a leaf that requires grad: adds the incoming gradient to `leaf.grad`. */
 export class AccumulateGrad extends Node {
   /** registerPostAccumulateGradHook's hooks: called with the leaf once its `.grad` is updated. */
@@ -104,14 +110,23 @@ export class AccumulateGrad extends Node {
   }
   apply(grads: readonly Tensor[]): (Tensor | null)[] {
     const leaf = this.leaf;
-    // The gradient belongs to the leaf, which outlives any scope the backward ran in: kept while
-    // the leaf holds it (a scope in which the leaf lets go of it disposes it, as PyTorch frees a
-    // gradient set to None).
+    const g = grads[0]!;
     const old = leaf.grad;
-    holdGrad(leaf, old === null ? grads[0]! : old.add(grads[0]!));
-    // Accumulating across scoped steps: the sum replaces the old gradient, which a closed scope may
-    // have left to its holder (disposed now, as zeroGrad would).
-    letGo(old);
+    if (old === null) {
+      // The gradient belongs to the leaf, which outlives any scope the backward ran in: kept while
+      // the leaf holds it (a scope in which the leaf lets go of it disposes it, as PyTorch frees a
+      // gradient set to None).
+      holdGrad(leaf, g);
+    } else if (!isGradEnabled() && inPlaceTarget(old, g)) {
+      // As PyTorch without create_graph: added in place, so the leaf keeps the same tensor (and
+      // anyone holding it sees the sum); nothing allocated or left to the collector.
+      old.add_(g);
+    } else {
+      // A graph of the sum is wanted (create_graph), or the old gradient cannot take it in place:
+      // the sum replaces it, and the old one, if a closed scope left it to the leaf, goes now.
+      holdGrad(leaf, old.add(g));
+      letGo(old);
+    }
     for (const hook of this.postHooks) hook(leaf);
     return [];
   }

@@ -235,7 +235,11 @@ export class Module {
             const out = noGrad(() => move(t));
             if (out === t) return t;
             t.set_(out.detach());
-            if (t.grad) holdGrad(t, noGrad(() => move(t.grad!)));
+            const old = t.grad;
+            if (old) {
+              holdGrad(t, noGrad(() => move(old)));
+              if (t.grad !== old) letGo(old);
+            }
             return t;
           });
         } else if (inner(m).buffers.has(k) && v instanceof Tensor) {

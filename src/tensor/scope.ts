@@ -63,7 +63,7 @@ function close(scope: Scope, result: unknown): void {
   // scope decides; with none, the holder's letting go later (letGo) does. One the scope returns
   // (itself, or a view of the base it views) or that keep() exempted is the caller's.
   for (const [t, holds] of scope.held) {
-    if (exempt.has(t)) continue;
+    if (isExempt(t)) continue;
     const returned = kept.has(t) || (t.base !== null && kept.has(t.base));
     if (holds()) {
       if (scope.parent) scope.parent.held.push([t, holds]);
@@ -78,13 +78,22 @@ function close(scope: Scope, result: unknown): void {
   }
 }
 
-/** Disposes a held tensor the scopes no longer keep, unless a graph saved it. */
+/** Disposes a held tensor the scopes no longer keep; one a graph saved goes when the graph lets go. */
 function disposeHeld(t: Tensor, kept: ReadonlySet<Tensor>): void {
-  if ((savedCount.get(t) ?? 0) > 0 || t.isDisposed) return;
+  if (t.isDisposed) return;
+  if ((savedCount.get(t) ?? 0) > 0) {
+    pending.add(t);
+    return;
+  }
   t.dispose();
   // A gradient that is a view (a transposed weight's) goes with the base the scope made for it.
   const base = t.base;
-  if (base && !kept.has(base) && (savedCount.get(base) ?? 0) === 0 && heldBases.has(base)) base.dispose();
+  if (base && !kept.has(base) && !exempt.has(base) && (savedCount.get(base) ?? 0) === 0 && heldBases.has(base)) base.dispose();
+}
+
+/** keep() exempted t, or the tensor t views (keeping a view keeps the memory it reads). */
+function isExempt(t: Tensor): boolean {
+  return exempt.has(t) || (t.base !== null && exempt.has(t.base));
 }
 
 /** Held tensors that outlived the outermost scope that made them only because their holder still held them. */
@@ -106,14 +115,15 @@ function markOutlived(t: Tensor): void {
  * collector instead, each step's gradients were fresh memory: an MLP step with zeroGrad first ran
  * at 1.76-1.99 ms, against 1.07-1.54 with zeroGrad last. Not affected: tensors made outside any
  * scope, those the outermost scope that made them returned (or a later scope returned), and those
- * keep() exempted. Backward calls it too, on a gradient its sum replaces (accumulating over
- * scoped steps). NOTE: a gradient made by a scope nested in one still open stays in that outer
- * scope's care until it closes (not freed here).
+ * keep() exempted (or a view of them). Backward calls it too, on a gradient a sum replaces when it
+ * cannot add in place (create_graph). One a graph saved goes when the graph lets go of it. NOTE: a
+ * graph that saved a view of it (not it) is not seen here; and a gradient made by a scope nested
+ * in one still open stays in that outer scope's care until it closes (not freed here).
  */
 export function letGo(t: Tensor | null): void {
   if (t === null || !outlived.has(t)) return;
   outlived.delete(t);
-  disposeHeld(t, new Set());
+  if (!isExempt(t)) disposeHeld(t, new Set());
 }
 
 /**
@@ -150,7 +160,7 @@ export function scope<T>(fn: () => T): T {
 export function keep<T extends Tensor>(t: T): T {
   untrack(t);
   exempt.add(t);
-  outlived.delete(t);
+  if (t.base) exempt.add(t.base);
   return t;
 }
 
