@@ -358,6 +358,22 @@ describe('scope', () => {
     w.grad = null;
   });
 
+  test('a .grad the user sets inside a scope is held as backward\'s are: kept past the scope while held, disposed when let go of inside it', () => {
+    const w = fm.tensor([1, 2], { requiresGrad: true });
+    fm.scope(() => {
+      w.mul(4).sum().backward();
+      w.grad = w.grad!.div(2); // a new tensor, made in the scope
+    });
+    assert.deepEqual(w.grad!.toArray(), [2, 2]);
+    let dropped: fm.Tensor | null = null;
+    fm.scope(() => {
+      dropped = fm.ones([2]);
+      w.grad = dropped;
+      w.grad = null;
+    });
+    assert.equal(dropped!.isDisposed, true);
+  });
+
   test('keep() on a view of a gradient keeps the gradient (and the base it views) past zeroGrad', () => {
     const model = new fm.nn.Linear(4, 3);
     const opt = new fm.optim.SGD(model.parameters(), { lr: 0.1 });

@@ -221,9 +221,9 @@ function runNode(
     if (needed !== null) return []; // autograd.grad leaves .grad alone
     let g = buf[0]!;
     // A leaf's .grad never shares memory with another gradient or the caller's tensors, and is
-    // dense: those cases are copied. A contiguous view of a temporary is kept as it is (holdGrad,
-    // in AccumulateGrad, also keeps its base alive past any scope); the transposed-weight gradient
-    // of a linear layer arrives that way.
+    // dense: those cases are copied. A contiguous view of a temporary is kept as it is (the .grad
+    // setter also keeps its base alive past any scope); the transposed-weight gradient of a linear
+    // layer arrives that way.
     if (handedOut.has(g.storage) || !g.isContiguous()) g = g.clone();
     handedOut.add(g.storage);
     node.apply([g]);

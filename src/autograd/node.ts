@@ -5,7 +5,7 @@ import type { DType } from '../dtype.js';
 import type { Device } from '../device.js';
 import { AutogradError, trimInternalFrames } from '../errors.js';
 import { isAnomalyEnabled, isGradEnabled } from './grad_mode.js';
-import { holdGrad, letGo, releaseSaved, retainSaved } from '../tensor/scope.js';
+import { letGo, releaseSaved, retainSaved } from '../tensor/scope.js';
 
 /** Where a gradient flows: an output slot of a node. */
 export interface Edge {
@@ -114,9 +114,9 @@ export class AccumulateGrad extends Node {
     const old = leaf.grad;
     if (old === null) {
       // The gradient belongs to the leaf, which outlives any scope the backward ran in: kept while
-      // the leaf holds it (a scope in which the leaf lets go of it disposes it, as PyTorch frees a
-      // gradient set to None).
-      holdGrad(leaf, g);
+      // the leaf holds it (Tensor.grad's setter; a scope in which the leaf lets go of it disposes
+      // it, as PyTorch frees a gradient set to None).
+      leaf.grad = g;
     } else if (!isGradEnabled() && inPlaceTarget(old, g)) {
       // As PyTorch without create_graph: added in place, so the leaf keeps the same tensor (and
       // anyone holding it sees the sum); nothing allocated or left to the collector.
@@ -124,7 +124,7 @@ export class AccumulateGrad extends Node {
     } else {
       // A graph of the sum is wanted (create_graph), or the old gradient cannot take it in place:
       // the sum replaces it, and the old one, if a closed scope left it to the leaf, goes now.
-      holdGrad(leaf, old.add(g));
+      leaf.grad = old.add(g);
       letGo(old);
     }
     for (const hook of this.postHooks) hook(leaf);

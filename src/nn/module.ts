@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
 import { isDType, isFloating, type DType } from '../dtype.js';
 import { noGrad } from '../autograd/grad_mode.js';
-import { holdGrad, letGo } from '../tensor/scope.js';
+import { letGo } from '../tensor/scope.js';
 import { Function as AutogradFunction, type FunctionCtx } from '../autograd/api.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
@@ -237,7 +237,7 @@ export class Module {
             t.set_(out.detach());
             const old = t.grad;
             if (old) {
-              holdGrad(t, noGrad(() => move(old)));
+              t.grad = noGrad(() => move(old));
               if (t.grad !== old) letGo(old);
             }
             return t;

@@ -185,12 +185,5 @@ export function keepWhileHeld<T extends Tensor>(t: T, holds: () => boolean): T {
   if (created) scope!.held.push([t, holds]);
   return t;
 }
-/**
- * Sets `leaf.grad = g`, kept from the enclosing scopes' disposal while the leaf holds it (what
- * backward does with the gradients it accumulates; so must anything else that sets a .grad).
- */
-export function holdGrad(leaf: Tensor, g: Tensor): void {
-  leaf.grad = keepWhileHeld(g, () => leaf.grad === g);
-}
 /** Bases that a scope made for a gradient view it keeps while held (disposed with the view). */
 const heldBases = new WeakSet<Tensor>();

@@ -10,7 +10,7 @@ import { formatTensor } from '../format.js';
 import { AccumulateGrad, type Node } from '../autograd/node.js';
 import { Storage } from './storage.js';
 import { contiguousStrides, fmtShape, isContiguous, normDim, numelOf } from './shape.js';
-import { keep, trackInScope } from './scope.js';
+import { keep, keepWhileHeld, trackInScope } from './scope.js';
 
 /** A tensor gradient hook: may return a replacement gradient. */
 export type GradHook = (grad: Tensor) => Tensor | void;
@@ -22,8 +22,7 @@ export type GradHook = (grad: Tensor) => Tensor | void;
 export class Tensor {
   /** True when gradients should be computed for this tensor. */
   requiresGrad = false;
-  /** The accumulated gradient of a leaf (or of a tensor that called retainGrad()). */
-  grad: Tensor | null = null;
+  private gradValue: Tensor | null = null;
   /** The graph node of the op that made this tensor; null for leaves. */
   gradFn: Node | null = null;
   /** Which output of `gradFn` this tensor is. */
@@ -35,6 +34,20 @@ export class Tensor {
   /** For a view with a graph node: the storage version it was made at (see staleViewError). */
   viewVersion = 0;
   private disposed = false;
+
+  /** The accumulated gradient of a leaf (or of a tensor that called retainGrad()). */
+  get grad(): Tensor | null {
+    return this.gradValue;
+  }
+  /**
+   * Sets the gradient (backward does; so may you, as `p.grad = p.grad.div(k)`). A gradient made in
+   * a scope is kept past it for as long as this tensor holds it, as backward's are; let go of
+   * inside the scope, it is disposed with the scope's other temporaries.
+   */
+  set grad(g: Tensor | null) {
+    this.gradValue = g;
+    if (g !== null) keepWhileHeld(g, () => this.gradValue === g);
+  }
 
   constructor(
     /** The memory this tensor views. */

@@ -4,7 +4,6 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { DistributedError } from '../../errors.js';
 import { noGrad } from '../../autograd/grad_mode.js';
-import { holdGrad } from '../../tensor/scope.js';
 import { queueCallback } from '../../autograd/engine.js';
 import { flatten } from '../../distributed/flat.js';
 import { bytesPerElement } from '../../dtype.js';
@@ -149,7 +148,7 @@ export class Reducer {
           at += n;
           if (globallyUsed && !globallyUsed.has(p)) continue; // no rank used it: .grad stays as it was
           if (p.grad) p.grad.copy_(avg);
-          else holdGrad(p, avg.clone()); // kept past the step's scope, as backward's gradients
+          else p.grad = avg.clone();
         }
         b.flat = null;
         b.work = null;
