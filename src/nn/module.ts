@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Device, type DeviceLike } from '../device.js';
 import { isDType, isFloating, type DType } from '../dtype.js';
 import { noGrad } from '../autograd/grad_mode.js';
-import { letGo } from '../tensor/scope.js';
+import { dropGrad, letGo } from '../tensor/scope.js';
 import { Function as AutogradFunction, type FunctionCtx } from '../autograd/api.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
@@ -199,11 +199,7 @@ export class Module {
     for (const p of this.parameters()) {
       if (p.grad === null) continue;
       if (opts.setToNone === false) noGrad(() => p.grad!.zero_());
-      else {
-        const g = p.grad;
-        p.grad = null;
-        letGo(g);
-      }
+      else dropGrad(p);
     }
   }
 

@@ -7,7 +7,7 @@ import type { OpDef } from './op_def.js';
 import { unaryDefs, binaryDefs, copyDefs } from './prims/elementwise.js';
 import { movementDefs, type SliceAttrs } from './prims/movement.js';
 import { reduceDefs, type ReduceAttrs } from './prims/reduce.js';
-import { indexDefs } from './prims/index.js';
+import { indexDefs, type GatherBackwardAttrs } from './prims/index.js';
 import { normDefs, type NormAttrs } from './prims/norm.js';
 import { stridedDefs, type StridedAttrs } from './prims/strided.js';
 import { softmaxDefs, type SoftmaxAttrs } from './prims/softmax.js';
@@ -46,7 +46,7 @@ export type PrimAttrs = { [K in UnaryOpName]: readonly number[] } & { [K in Bina
   maxPool2d: MaxPoolAttrs;
   conv2d: Conv2dAttrs;
   gather: number;
-  gatherBackward: { readonly dim: number; readonly shape: readonly number[] };
+  gatherBackward: GatherBackwardAttrs;
   scatter: number;
   scatterAdd: number;
   cat: number;

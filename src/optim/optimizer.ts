@@ -3,7 +3,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { DeviceError, ShapeError, ValueError } from '../errors.js';
 import { enableGrad, noGrad } from '../autograd/grad_mode.js';
-import { letGo, scope } from '../tensor/scope.js';
+import { dropGrad, scope } from '../tensor/scope.js';
 import { fromPyName, toPyName } from './names.js';
 import { checkNonNegative, describe, restack } from './validate.js';
 import { castState, copyPlain, keepTensors } from './state_dict.js';
@@ -133,9 +133,7 @@ export abstract class Optimizer<O extends OptimizerOptions = OptimizerOptions, S
       for (const p of g.params) {
         if (p.grad === null) continue;
         if (setToNone) {
-          const grad = p.grad;
-          p.grad = null;
-          letGo(grad);
+          dropGrad(p);
           continue;
         }
         if (p.grad.gradFn !== null) p.grad.detach_();

@@ -123,7 +123,15 @@ function markOutlived(t: Tensor): void {
 export function letGo(t: Tensor | null): void {
   if (t === null || !outlived.has(t)) return;
   outlived.delete(t);
-  if (!isExempt(t)) disposeHeld(t, new Set());
+  if (!isExempt(t)) disposeHeld(t, nothingKept);
+}
+const nothingKept: ReadonlySet<Tensor> = new Set();
+
+/** `p.grad = null`, then letGo of the old gradient (what zeroGrad does to each parameter). */
+export function dropGrad(p: Tensor): void {
+  const old = p.grad;
+  p.grad = null;
+  letGo(old);
 }
 
 /**

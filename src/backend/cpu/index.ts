@@ -18,9 +18,9 @@ const crossEntropyReductions = { none: 0, sum: 1, mean: 2 } as const;
 /**
  * Below this many elements the ts kernels run instead: below a few dozen elements a call through
  * koffi (about 0.2 us) saves nothing, and V8 keeps typed arrays of up to 64 bytes on its heap, which
- * koffi must first move off it (so do 32 one- or two-byte elements; they work, at that cost). Above it C wins even at small sizes: at 128 elements a gather took
- * 0.6 us in C and 4.0 in TypeScript (int64 indices read as BigInt), a sum 0.6 against 1.0, exp 0.2
- * against 1.3. FIAMMA_CPU_NATIVE_MIN=0 sends everything to C (the tests do, to check the C kernels).
+ * koffi must first move off it (so do 32 one- or two-byte elements; they work, at that cost).
+ * Above it C wins even at small sizes: at 128 elements a gather took 0.6 us in C and 4.0 in
+ * TypeScript (int64 indices read as BigInt), a sum 0.6 against 1.0, exp 0.2 against 1.3. FIAMMA_CPU_NATIVE_MIN=0 sends everything to C (the tests do, to check the C kernels).
  */
 const nativeMin = Number(process.env.FIAMMA_CPU_NATIVE_MIN ?? 32);
 

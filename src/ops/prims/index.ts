@@ -50,6 +50,12 @@ function srcGrad(g: Tensor, dim: number, index: Tensor, srcShape: readonly numbe
   return grad;
 }
 
+/** gatherBackward's attributes: the gathered dim and the input's shape. */
+export interface GatherBackwardAttrs {
+  readonly dim: number;
+  readonly shape: readonly number[];
+}
+
 /** True for a matrix (last two dims) laid out column by column, as the transpose of a contiguous one. */
 function columnMajor(t: Tensor): boolean {
   const n = t.ndim;
@@ -81,7 +87,7 @@ export const indexDefs = {
       return out;
     },
     backward: (ctx, gg, { dim }) => [gg.gather(dim, ctx.get(0)), null],
-  } satisfies OpDef<{ readonly dim: number; readonly shape: readonly number[] }>,
+  } satisfies OpDef<GatherBackwardAttrs>,
   // d scatter: overwritten elements of x get no gradient; src's elements get theirs back by gather.
   scatter: {
     forward(ctx, [x, index, src], dim) {
