@@ -205,6 +205,25 @@ static inline int fm_a_rows_spread(int64_t bytes) {
     pack_b_##SFX(kc, nr, s->p + k0 * s->rs + j0 * s->cs, s->rs, s->cs, out);                             \
   }                                                                                                      \
                                                                                                          \
+  /* A KC x NC block of a row-major B, all its panels at once: each row of B is read once, in            \
+     order, and its NR-wide pieces written to their panels. A panel at a time read kc rows a row        \
+     apart for every NR columns (2 threads on the bench machine: 1000^3 4-5% faster this way,           \
+     1024^3, 2048^3 and [4096, 1024] @ [1024, 1024] 0.5-2%). */                                          \
+  static void pack_b_rows_##SFX(const strided_##SFX* s, int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* out) { \
+    const int64_t full = nc / NR_##SFX, rest = nc - full * NR_##SFX;                                     \
+    for (int64_t k = 0; k < kc; k++) {                                                                   \
+      const T* row = s->p + (k0 + k) * s->rs + j0;                                                       \
+      T* o = out + k * NR_##SFX;                                                                         \
+      for (int64_t jp = 0; jp < full; jp++) memcpy(o + jp * NR_##SFX * kc, row + jp * NR_##SFX, NR_##SFX * sizeof(T)); \
+      if (rest) {                                                                                        \
+        T* l = o + full * NR_##SFX * kc;                                                                 \
+        int64_t j = 0;                                                                                   \
+        for (; j < rest; j++) l[j] = row[full * NR_##SFX + j];                                           \
+        for (; j < NR_##SFX; j++) l[j] = 0;                                                              \
+      }                                                                                                  \
+    }                                                                                                    \
+  }                                                                                                      \
+                                                                                                       \
   /* C[0:m, 0:n] = A @ B (+ C when accumulate) on one thread, blocked BLIS-style: B in KC x NC     \
      blocks packed into NR-wide panels, A in MC x KC blocks packed into MR-high panels (buffers    \
      from the caller: MC x KC for A, NC x KC for B), or A read in place when `ad` is A itself. When A is one block (m <= MC), each B panel  \
@@ -234,10 +253,13 @@ static inline int fm_a_rows_spread(int64_t bytes) {
           }                                                                                              \
           continue;                                                                                      \
         }                                                                                                \
-        for (int64_t jp = 0; jp < np; jp++) {                                                            \
-          int64_t j0 = jp * NR_##SFX;                                                                    \
-          pb(bo, pc, kc, jc + j0, nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX, bpack + jp * NR_##SFX * kc);  \
-        }                                                                                                \
+        if (pb == pack_b_strided_##SFX && ((const strided_##SFX*)bo)->cs == 1)                           \
+          pack_b_rows_##SFX((const strided_##SFX*)bo, pc, kc, jc, nc, bpack);                            \
+        else                                                                                             \
+          for (int64_t jp = 0; jp < np; jp++) {                                                          \
+            int64_t j0 = jp * NR_##SFX;                                                                  \
+            pb(bo, pc, kc, jc + j0, nc - j0 < NR_##SFX ? nc - j0 : NR_##SFX, bpack + jp * NR_##SFX * kc); \
+          }                                                                                              \
         for (int64_t ic = 0; ic < m; ic += MC) {                                                         \
           int64_t mc = m - ic < MC ? m - ic : MC;                                                        \
           if (!ad) for (int64_t ir = 0; ir < mc; ir += MR) pa(ao, ic + ir, mc - ir < MR ? mc - ir : MR, pc, kc, apack + ir * kc); \
