@@ -16,9 +16,9 @@ export function repoRoot(): string {
 }
 
 /**
- * torch_peer.py as a long-lived child answering one workload at a time, so that each PyTorch
- * figure is measured right after Fiamma's and both see the same machine (neighbours on a
- * shared machine come and go within seconds).
+ * torch_peer.py as a long-lived child answering one request at a time, so that PyTorch's rounds
+ * of a workload alternate with Fiamma's (bench/run.ts) and both see the same machine (neighbours
+ * on a shared machine come and go within seconds).
  */
 /**
  * OpenMP threads spin this many rounds (a few microseconds) before sleeping, on both sides: the
@@ -74,9 +74,13 @@ export class Peer {
     return this.child.pid;
   }
 
-  /** Seconds per op of each timed batch of `w`, measured by PyTorch. */
-  async time(w: Workload): Promise<number[]> {
-    const { key, size, batch, batches, warmup } = w;
+  /**
+   * Seconds per op of each of `batches` timed batches of `w`, measured by PyTorch after `warmup`
+   * untimed ones. The peer keeps the workload it last set up, so later rounds of the same
+   * workload time the same tensors.
+   */
+  async time(w: Workload, batches = w.batches, warmup = w.warmup): Promise<number[]> {
+    const { key, size, batch } = w;
     return ((await this.request({ key, size, batch, batches, warmup })) as { samples: number[] }).samples;
   }
 

@@ -14,15 +14,32 @@ import { localDate, median, table } from './report.js';
 
 // --- timing --------------------------------------------------------------------------------
 
-function time(w: Workload): Timing {
+/**
+ * Each workload is timed in rounds that alternate between Fiamma and PyTorch (ours, theirs, ours,
+ * ...), each round a share of the batches after one untimed batch, and each side's figure is the
+ * median of all its samples: on this shared machine the load drifts within seconds, and timing
+ * one side's batches all before the other's let one side take a quiet stretch and the other a
+ * busy one (the same MLP step read 0.95x in one run and 1.25x in the next).
+ */
+const ROUNDS = 3;
+
+/** Sets `w` up and warms it; the returned function times `batches` batches (seconds per op, each). */
+function timer(w: Workload): (batches: number) => number[] {
   const run = w.setup();
   for (let i = 0; i < w.warmup; i++) run(w.batch);
-  const samples: number[] = [];
-  for (let i = 0; i < w.batches; i++) {
-    const t0 = process.hrtime.bigint();
-    run(w.batch);
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e9 / w.batch);
-  }
+  return (batches) => {
+    const samples: number[] = [];
+    for (let i = 0; i < batches; i++) {
+      const t0 = process.hrtime.bigint();
+      run(w.batch);
+      samples.push(Number(process.hrtime.bigint() - t0) / 1e9 / w.batch);
+    }
+    return samples;
+  };
+}
+
+function time(w: Workload): Timing {
+  const samples = timer(w)(w.batches);
   return { secondsPerOp: median(samples), samples };
 }
 
@@ -84,9 +101,17 @@ async function main(): Promise<void> {
   const timed: { w: Workload; mine: Timing; their: number[] | null }[] = [];
   try {
     for (const w of selected) {
-      const mine = await meters.fiamma.measure(() => time(w));
-      const their = peerOk && !w.noPeer ? await meters.pytorch.measure(() => peer.time(w)) : null;
-      timed.push({ w, mine, their });
+      const withPeer = typeof peer !== 'string' && !w.noPeer ? peer : null;
+      const perRound = withPeer !== null ? Math.ceil(w.batches / ROUNDS) : w.batches;
+      const ourBatches = await meters.fiamma.measure(() => timer(w));
+      const mine: number[] = [];
+      const their: number[] | null = withPeer !== null ? [] : null;
+      for (let r = 0; r < (withPeer !== null ? ROUNDS : 1); r++) {
+        // After the first round, one untimed batch on each side brings its data back into the caches.
+        mine.push(...(await meters.fiamma.measure(() => ourBatches(r === 0 ? perRound : perRound + 1).slice(r === 0 ? 0 : 1))));
+        if (withPeer !== null) their!.push(...(await meters.pytorch.measure(() => withPeer.time(w, perRound, r === 0 ? w.warmup : 1))));
+      }
+      timed.push({ w, mine: { secondsPerOp: median(mine), samples: mine }, their });
     }
   } finally {
     if (peerOk) peer.close();
