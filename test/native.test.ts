@@ -269,8 +269,8 @@ const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 // GEMM
 
 describe('native GEMM against the ts reference', { skip: nativeSkip }, () => {
-  // m, n, k around the blocking edges: MR = 14, KC = 512, MC = 196, NC = 4096; products of up to
-  // 32^3 take the unpacked small path.
+  // m, n, k around the blocking edges: MR = 14, KC = 1024 (512 without AVX-512, and where A is one
+  // block: m <= MC), MC = 196, NC = 4096; products of up to 32^3 take the unpacked small path.
   const triples: [number, number, number][] = [
     [1, 1, 1], [1, 7, 1], [7, 1, 13], [13, 14, 15], [14, 14, 14], [15, 17, 31], [17, 31, 32],
     [32, 32, 32], [33, 33, 33], [32, 33, 32], [31, 65, 17], [63, 63, 63], [65, 65, 65], [14, 63, 65],
@@ -278,7 +278,7 @@ describe('native GEMM against the ts reference', { skip: nativeSkip }, () => {
     [1023, 65, 1], [65, 1023, 1], [13, 257, 257], [257, 13, 1023], [1, 1023, 257], [1023, 1, 257],
     [33, 32, 1023], [63, 197, 1023], [7, 4097, 33], [15, 4100, 257], [28, 64, 300], [29, 1, 513],
     [1, 257, 65], [64, 64, 256], [64, 64, 257], [197, 197, 17], [196, 1, 1023], [17, 196, 14],
-    [1023, 17, 63], [42, 42, 512],
+    [1023, 17, 63], [42, 42, 512], [197, 40, 1025], [15, 33, 1025], [420, 200, 1030],
   ];
   const layouts: [Layout, Layout, Layout][] = [
     ['contig', 'contig', 'contig'], ['transposed', 'contig', 'contig'], ['contig', 'transposed', 'contig'],

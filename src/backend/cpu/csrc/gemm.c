@@ -279,7 +279,7 @@ GEMM_DOT(double, int64_t, f64)
   }
 
 GEMM_THREADED(float, f32, FM_MR, FM_KC, FM_MC, FM_NC)
-GEMM_THREADED(double, f64, FM_MR, FM_KC, FM_MC, FM_NC)
+GEMM_THREADED(double, f64, FM_MR, FM_KC1, FM_MC, FM_NC)
 
 /** The machine's fp32 FMA peak probe: `iters` rounds of independent vector FMAs (for the bench). */
 float fm_fma_probe_f32(int64_t iters) {

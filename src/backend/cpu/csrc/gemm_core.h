@@ -33,7 +33,7 @@ static inline int fm_a_rows_spread(int64_t bytes) {
   return g <= 32;
 }
 
-#define GEMM_CORE(T, SFX, VLEN, MR, NV, KC, MC, NC)                                                   \
+#define GEMM_CORE(T, SFX, VLEN, MR, NV, KC, KC1, MC, NC)                                              \
   typedef T v_##SFX __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T))));                  \
   enum { MR_##SFX = MR, NR_##SFX = VLEN * NV };                                                        \
                                                                                                          \
@@ -111,6 +111,11 @@ static inline int fm_a_rows_spread(int64_t bytes) {
     v_##SFX acc[MR][NV];                                                                                 \
     for (int i = 0; i < R; i++)                                                                          \
       for (int v = 0; v < NV; v++) acc[i][v] = (v_##SFX){0};                                             \
+    /* C's rows, read and written after the loop: fetched now, they arrive while it runs (rows a     \
+       page apart share an L1 set, and would each wait on L2 at the end: 1% on 1024^3 and 2048^3). */ \
+    if (cs == 1)                                                                                         \
+      for (int i = 0; i < R; i++)                                                                        \
+        for (int v = 0; v < NV; v++) __builtin_prefetch(c + i * rs + v * VLEN, 1, 3);                   \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
       v_##SFX bv[NV];                                                                                    \
       for (int v = 0; v < NV; v++) bv[v] = *(const v_##SFX*)(b + v * VLEN);                            \
@@ -226,17 +231,20 @@ static inline int fm_a_rows_spread(int64_t bytes) {
                                                                                                        \
   /* C[0:m, 0:n] = A @ B (+ C when accumulate) on one thread, blocked BLIS-style: B in KC x NC     \
      blocks packed into NR-wide panels, A in MC x KC blocks packed into MR-high panels (buffers    \
-     from the caller: MC x KC for A, NC x KC for B), or A read in place when `ad` is A itself. When A is one block (m <= MC), each B panel  \
-     is packed just before its tiles run, so it is written to L1 rather than to a block in L3   \
-     (a convolution's [64, 288] @ [288, 7744]: 7% faster on 1 and 2 threads). */                   \
+     from the caller: MC x KC for A, NC x KC for B), or A read in place when `ad` is A itself.    \
+     When A is one block (m <= MC), each B panel is packed just before its tiles run, so it is    \
+     written to L1 rather than to a block in L3 (a convolution's [64, 288] @ [288, 7744]: 7%      \
+     faster on 1 and 2 threads), and k runs in blocks of KC1 <= KC: few rows use each panel,       \
+     and a shorter one stays nearer ([64, 2048] @ [2048, 4096] 8-13% slower with 1024 than 512). */ \
   static void gemm_driver_##SFX(int64_t m, int64_t n, int64_t k, pack_a_fn_##SFX pa, const void* ao,    \
                                 pack_b_fn_##SFX pb, const void* bo, T* c, int64_t crs, int64_t ccs,     \
                                 T* apack, T* bpack, int accumulate, const strided_##SFX* ad) {           \
+    const int64_t kb = m <= MC ? KC1 : KC;                                                               \
     for (int64_t jc = 0; jc < n; jc += NC) {                                                             \
       int64_t nc = n - jc < NC ? n - jc : NC;                                                            \
       int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                                       \
-      for (int64_t pc = 0; pc < k; pc += KC) {                                                           \
-        int64_t kc = k - pc < KC ? k - pc : KC;                                                          \
+      for (int64_t pc = 0; pc < k; pc += kb) {                                                           \
+        int64_t kc = k - pc < kb ? k - pc : kb;                                                          \
         int acc = accumulate || pc > 0;                                                                  \
         if (m <= MC) {                                                                                   \
           if (!ad) for (int64_t ir = 0; ir < m; ir += MR) pa(ao, ir, m - ir < MR ? m - ir : MR, pc, kc, apack + ir * kc); \
@@ -297,11 +305,21 @@ static inline int fm_a_rows_spread(int64_t bytes) {
 // Tiles: MR rows by NV vectors of columns, their sums held in registers: 14 x 2 uses 28 of
 // AVX-512's 32; with 16 vector registers (AVX2, SSE) 6 x 2 uses 12 (14 x 2 spilled there: an
 // x86-64-v3 build ran the 256^3 product at 19 GFLOP/s on one core of the bench machine, whose FMA
-// peak is 115 for either width). KC deep so MC x KC of A stays in L2 (512 rather than 256:
-// products of 1024 and 2048 4-6% faster, fewer passes over C); MC a multiple of MR (A's packing
-// space holds MC rows). Sizes chosen by measurement on the bench machine.
+// peak is 115 for either width). KC deep, for fewer passes over C, while MC x KC of A stays in
+// L2: 1024 floats with AVX-512 (whose hosts have 1-2 MiB of L2 per core; on the bench machine's
+// 1 MiB, 2 threads: 1024^3 1-6% and 2048^3 2-3% faster than 512, which was 4-6% faster than
+// 256), 512 elsewhere and for float64 (the same bytes); KC1 (the driver: one block of A) 512. MC
+// a multiple of MR (A's packing space holds MC rows). Sizes chosen by measurement on the bench
+// machine.
+#ifndef FM_KC1
+#define FM_KC1 512
+#endif
 #ifndef FM_KC
-#define FM_KC 512
+#if defined(__AVX512F__)
+#define FM_KC 1024
+#else
+#define FM_KC FM_KC1
+#endif
 #endif
 #ifndef FM_NC
 #define FM_NC 4096
@@ -325,7 +343,8 @@ static inline int fm_a_rows_spread(int64_t bytes) {
 #define FM_NV 2
 #endif
 _Static_assert(FM_MC % FM_MR == 0, "the packing space of A holds MC rows in whole panels of MR");
-GEMM_CORE(float, f32, FM_VBYTES / 4, FM_MR, FM_NV, FM_KC, FM_MC, FM_NC)
-GEMM_CORE(double, f64, FM_VBYTES / 8, FM_MR, FM_NV, FM_KC, FM_MC, FM_NC)
+_Static_assert(FM_KC1 <= FM_KC, "packing space is sized for KC");
+GEMM_CORE(float, f32, FM_VBYTES / 4, FM_MR, FM_NV, FM_KC, FM_KC1, FM_MC, FM_NC)
+GEMM_CORE(double, f64, FM_VBYTES / 8, FM_MR, FM_NV, FM_KC1, FM_KC1, FM_MC, FM_NC)
 
 #endif
