@@ -16,23 +16,23 @@ export function repoRoot(): string {
 }
 
 /**
- * torch_peer.py as a long-lived child answering one request at a time, so that PyTorch's rounds
- * of a workload alternate with Fiamma's (bench/run.ts) and both see the same machine (neighbours
- * on a shared machine come and go within seconds).
- */
-/**
  * OpenMP threads spin this many rounds (a few microseconds) before sleeping, on both sides: the
  * default spins long enough that one side's idle threads take a core from the side being timed.
  */
 export const SPINCOUNT = '30000';
 
+/**
+ * torch_peer.py as a long-lived child answering one request at a time, so that PyTorch's rounds
+ * of a workload alternate with Fiamma's (bench/run.ts) and both see the same machine (neighbours
+ * on a shared machine come and go within seconds).
+ */
 export class Peer {
   /** PyTorch's version and the threads it runs on, as the peer reports them. */
   torch = '';
   threads = 0;
   private stderr = '';
   private readonly lines: AsyncIterator<string>;
-  /** Ends a hung peer, so that the bench fails instead of waiting forever. */
+  /** Ends a peer that hangs on a request (re-armed by each), so that the bench fails instead of waiting forever. */
   private readonly watchdog = setTimeout(() => this.child.kill(), 150_000);
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
@@ -90,6 +90,7 @@ export class Peer {
   }
 
   private async request(message: object): Promise<unknown> {
+    this.watchdog.refresh();
     this.child.stdin.write(`${JSON.stringify(message)}\n`);
     const line = await this.lines.next();
     if (line.done) throw new Error(`torch_peer.py exited (status ${this.child.exitCode}): ${this.stderr.trim().slice(-2000)}`);

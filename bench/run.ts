@@ -139,7 +139,7 @@ async function main(): Promise<void> {
       rows.push([w.label, w.unit, fmt(fv), fmt(pv), ratio === null ? '' : `${fmt(ratio)}x`, typeof tfRun === 'string' ? 'n/a' : fmt(tv), tfRatio === null ? '' : `${fmt(tfRatio)}x`]);
       results[w.key] = {
         label: w.label, unit: w.unit, ...(w.reference ? { reference: true } : {}),
-        size: w.size, batch: w.batch, batches: w.batches, warmup: w.warmup,
+        size: w.size, batch: w.batch, batches: mine.samples.length, warmup: w.warmup,
         fiamma: { value: fv, secondsPerOp: mine.secondsPerOp, samplesSecondsPerOp: mine.samples },
         pytorch: theirSec === null ? null : { value: pv, secondsPerOp: theirSec, samplesSecondsPerOp: their },
         speedRatio: ratio,

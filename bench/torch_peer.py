@@ -196,7 +196,7 @@ current = {'key': None, 'run': None}
 def measure(w):
     key = (w['key'], tuple(w['size']))
     if current['key'] != key:
-        current['run'] = None  # the previous workload's tensors go before the next one's are made
+        current['key'], current['run'] = None, None  # the previous tensors go before the next are made
         current['run'] = WORKLOADS[w['key']](w['size'])
         current['key'] = key
     run = current['run']

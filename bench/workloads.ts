@@ -19,7 +19,7 @@ export interface Workload {
   size: number[];
   /** Ops per timed batch. */
   batch: number;
-  /** Timed batches; the figure is their median. */
+  /** Timed batches; the figure is their median. Beside PyTorch they run in rounds (bench/run.ts), ceil(batches / 3) each. */
   batches: number;
   /**
    * Untimed batches first (JIT, allocator, caches), the same on every side. Training steps and the

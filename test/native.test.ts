@@ -1,6 +1,6 @@
 // The native cpu kernels (src/backend/cpu) against the ts reference kernels (src/backend/ts), both
-// run on the same strided views of the same random data: GEMM around the blocking edges (KC 512,
-// MC 196, NC 4096, MR 14 and the small-product cutoff), elementwise/where/copy/fill at sizes around
+// run on the same strided views of the same random data: GEMM around the blocking edges (KC 1024
+// and KC1 512 with AVX-512, MC 196, NC 4096, MR 14 and the small-product cutoff), elementwise/where/copy/fill at sizes around
 // the vector and parallel edges (FM_PAR_MIN = 65536 elements) with contiguous, offset, transposed,
 // stepped, flipped and broadcast operands, reductions, scans and gather/scatter; whole ops (mean,
 // keepdim, argmax, indexSelect, scatterAdd, batched matmul) run on both backends by registering
@@ -269,8 +269,10 @@ const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 // GEMM
 
 describe('native GEMM against the ts reference', { skip: nativeSkip }, () => {
-  // m, n, k around the blocking edges: MR = 14, KC = 1024 (512 without AVX-512, and where A is one
-  // block: m <= MC), MC = 196, NC = 4096; products of up to 32^3 take the unpacked small path.
+  // m, n, k around the blocking edges: MR = 14, KC = 1024 (512 for float64, without AVX-512, and
+  // where a thread's A is one block: m <= MC), MC = 196, NC = 4096; products of up to 32^3 take
+  // the unpacked small path. [420, 200, 1030] keeps more than MC rows on each of 2 threads (the
+  // test below runs the deep blocks on 1 thread too, whatever the default).
   const triples: [number, number, number][] = [
     [1, 1, 1], [1, 7, 1], [7, 1, 13], [13, 14, 15], [14, 14, 14], [15, 17, 31], [17, 31, 32],
     [32, 32, 32], [33, 33, 33], [32, 33, 32], [31, 65, 17], [63, 63, 63], [65, 65, 65], [14, 63, 65],
@@ -314,6 +316,24 @@ describe('native GEMM against the ts reference', { skip: nativeSkip }, () => {
           gemmCase(dtype, a, b, out, `matmul ${dtype} m=${m} n=${n} k=${k} a ${la}, b ${lb}, out ${lo}`);
         }
       });
+    });
+
+    test(`matmul ${dtype}: k past the block sizes (KC, KC1) with more than MC rows, on 1 thread`, () => {
+      const rand = rng(dtype === 'float32' ? 13 : 14);
+      const saved = fm.getNumThreads();
+      fm.setNumThreads(1);
+      try {
+        for (const [m, n, k] of [[420, 200, 1030], [197, 40, 1025], [200, 230, 2049]] as [number, number, number][]) {
+          for (const [la, lb] of [['contig', 'contig'], ['transposed', 'contig']] as [Layout, Layout][]) {
+            const a = randomView(dtype, [m, k], la, rand, { lo: -1, hi: 1 });
+            const b = randomView(dtype, [k, n], lb, rand, { lo: -1, hi: 1 });
+            const out = randomView(dtype, [m, n], 'contig', rand);
+            gemmCase(dtype, a, b, out, `matmul ${dtype} m=${m} n=${n} k=${k} a ${la}, b ${lb}, 1 thread`);
+          }
+        }
+      } finally {
+        fm.setNumThreads(saved);
+      }
     });
 
     test(`matmul ${dtype}: batched with broadcast batch dims (stride 0)`, () => {

@@ -168,7 +168,7 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
      most), 64-byte aligned. */                                                                      \
   static size_t pack_bytes_##SFX(int64_t n) {                                                           \
     int64_t nc = n < FM_NC ? n : FM_NC;                                                                  \
-    return fm_lines((FM_MC * FM_KC + (nc + NR_##SFX - 1) / NR_##SFX * NR_##SFX * FM_KC) * sizeof(T));     \
+    return fm_lines((FM_MC * KC_##SFX + (nc + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC_##SFX) * sizeof(T));     \
   }                                                                                                      \
                                                                                                          \
   /* y = conv(x, w) + bias (bias may be NULL); x, w, y contiguous. Returns 0, or -1 when out of    \
@@ -201,7 +201,7 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
     for (int64_t it = 0; it < items; it++) {                                                             \
       char* mine = space + omp_get_thread_num() * bytes;                                                 \
       T* apack = (T*)mine;                                                                               \
-      T* bpack = apack + FM_MC * FM_KC;                                                                  \
+      T* bpack = apack + FM_MC * KC_##SFX;                                                                  \
       const int64_t b = it / split, part = it % split;                                                   \
       const int64_t l0 = tiles * part / split * NR_##SFX, l1_ = tiles * (part + 1) / split * NR_##SFX;   \
       const int64_t l1 = l1_ < l ? l1_ : l;                                                              \
@@ -271,7 +271,7 @@ static int panel_runs(const int32_t* col, int64_t n, int32_t* start) {
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();                                    \
       char* mine = space + t * bytes;                                                                    \
       T* apack = (T*)mine;                                                                               \
-      T* bpack = apack + FM_MC * FM_KC;                                                                  \
+      T* bpack = apack + FM_MC * KC_##SFX;                                                                  \
       T* pw = (T*)(mine + packb); /* per group [kg][ocg]: the transpose of the weight's gradient */     \
       T* pb = (T*)(mine + packb + gwb);                                                                  \
       T* cols = (T*)(mine + packb + gwb + gbb);                                                          \

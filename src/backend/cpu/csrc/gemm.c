@@ -195,7 +195,7 @@ static inline int64_t fm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 GEMM_DOT(float, int32_t, f32)
 GEMM_DOT(double, int64_t, f64)
 
-#define GEMM_THREADED(T, SFX, MR, KC, MC, NC)                                                         \
+#define GEMM_THREADED(T, SFX, MR, MC, NC)                                                             \
   void fm_gemm_##SFX(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, \
                      int64_t brs, int64_t bcs, T* c, int64_t crs, int64_t ccs, int threads) {           \
     if (m == 0 || n == 0) return;                                                                        \
@@ -216,27 +216,29 @@ GEMM_DOT(double, int64_t, f64)
        panels of C, column tiles of C, or slices of k (each thread's partial product in a buffer,  \
        then summed into C in thread order). Each split's cost per thread, in flops: the micro-    \
        kernel's whole tiles, PACK per packed element, and CST per element of C (or of a buffer)   \
-       stored once per KC block, and for a k split the buffers and their sum (cross-core reads);  \
+       stored once per k block, and for a k split the buffers and their sum (cross-core reads);   \
        the cheapest wins. Constants from measurements on the bench machine. */                     \
     const int64_t rp = (m + MR - 1) / MR, cp = (n + NR_##SFX - 1) / NR_##SFX;                            \
     const double tile = 2.0 * MR * NR_##SFX, PACK = 24, CST = 16;                                        \
     int mode = 0; /* 0: rows, 1: columns, 2: k */                                                        \
     if (nth > 1) {                                                                                       \
       const int64_t rpt = (rp + nth - 1) / nth, cpt = (cp + nth - 1) / nth, kt = (k + nth - 1) / nth;   \
-      const double kb = (k + KC - 1) / KC, kbt = (kt + KC - 1) / KC;                                     \
-      const double serial = tile * k * rp * cp + PACK * ((double)m * k + (double)k * n) + CST * kb * m * n; \
-      const double rows = tile * k * rpt * cp + PACK * ((double)MR * rpt * k + (double)k * n) + CST * kb * MR * rpt * n; \
-      const double cols = tile * k * rp * cpt + PACK * ((double)m * k + (double)k * NR_##SFX * cpt) + CST * kb * m * NR_##SFX * cpt; \
+      /* k blocks for the rows each split gives a thread (k_block: fewer rows, shorter blocks). */     \
+      const int64_t ks0 = k_block_##SFX(m), ksr = k_block_##SFX(MR * rpt);                                \
+      const double nkb = (k + ks0 - 1) / ks0, nkbr = (k + ksr - 1) / ksr, nkbt = (kt + ks0 - 1) / ks0;     \
+      const double serial = tile * k * rp * cp + PACK * ((double)m * k + (double)k * n) + CST * nkb * m * n; \
+      const double rows = tile * k * rpt * cp + PACK * ((double)MR * rpt * k + (double)k * n) + CST * nkbr * MR * rpt * n; \
+      const double cols = tile * k * rp * cpt + PACK * ((double)m * k + (double)k * NR_##SFX * cpt) + CST * nkb * m * NR_##SFX * cpt; \
       const double ks = (double)(nth - 1) * m * n * sizeof(T) > 64.0 * (1 << 20) || k < 64 * nth ? 1e300 /* buffers; k slices */ \
-        : tile * kt * rp * cp + PACK * (double)(m + n) * kt + CST * (kbt + 3.0) * m * n;                 \
+        : tile * kt * rp * cp + PACK * (double)(m + n) * kt + CST * (nkbt + 3.0) * m * n;                 \
       double best = rows;                                                                                \
       if (cols < best) { best = cols; mode = 1; }                                                        \
       if (ks < best) { best = ks; mode = 2; }                                                            \
       if (best > 0.9 * serial) { nth = 1; mode = 0; }                                                    \
     }                                                                                                    \
     int64_t nc_max = n < NC ? n : NC;                                                                    \
-    size_t bbytes = fm_lines((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC * sizeof(T));        \
-    size_t abytes = fm_lines(MC * KC * sizeof(T));                                                       \
+    size_t bbytes = fm_lines((nc_max + NR_##SFX - 1) / NR_##SFX * NR_##SFX * KC_##SFX * sizeof(T));  \
+    size_t abytes = fm_lines(MC * KC_##SFX * sizeof(T));                                                       \
     /* Every buffer up front (packing space per thread, a k split's partial products), so that  \
        when memory runs out the product falls back to fewer threads, then to plain loops. */     \
     T* part = NULL;                                                                                      \
@@ -278,8 +280,8 @@ GEMM_DOT(double, int64_t, f64)
     free(part);                                                                                          \
   }
 
-GEMM_THREADED(float, f32, FM_MR, FM_KC, FM_MC, FM_NC)
-GEMM_THREADED(double, f64, FM_MR, FM_KC1, FM_MC, FM_NC)
+GEMM_THREADED(float, f32, FM_MR, FM_MC, FM_NC)
+GEMM_THREADED(double, f64, FM_MR, FM_MC, FM_NC)
 
 /** The machine's fp32 FMA peak probe: `iters` rounds of independent vector FMAs (for the bench). */
 float fm_fma_probe_f32(int64_t iters) {

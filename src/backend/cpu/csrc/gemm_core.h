@@ -35,7 +35,9 @@ static inline int fm_a_rows_spread(int64_t bytes) {
 
 #define GEMM_CORE(T, SFX, VLEN, MR, NV, KC, KC1, MC, NC)                                              \
   typedef T v_##SFX __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T))));                  \
-  enum { MR_##SFX = MR, NR_##SFX = VLEN * NV };                                                        \
+  enum { MR_##SFX = MR, NR_##SFX = VLEN * NV, KC_##SFX = KC };                                         \
+  /* The k block size for m rows: KC1 where A is one block (m <= MC; see gemm_driver), else KC. */       \
+  static inline int64_t k_block_##SFX(int64_t m) { return m <= MC ? KC1 : KC; }                          \
                                                                                                          \
   /* Packs a KC x NR panel of B (rows k, columns j) row by row, zero-padding missing columns.     \
      A column-major B (a transposed view) is read column by column, so reads stay contiguous. */ \
@@ -115,7 +117,7 @@ static inline int fm_a_rows_spread(int64_t bytes) {
        page apart share an L1 set, and would each wait on L2 at the end: 1% on 1024^3 and 2048^3). */ \
     if (cs == 1)                                                                                         \
       for (int i = 0; i < R; i++)                                                                        \
-        for (int v = 0; v < NV; v++) __builtin_prefetch(c + i * rs + v * VLEN, 1, 3);                   \
+        for (int v = 0; v < NV && v * VLEN < nr; v++) __builtin_prefetch(c + i * rs + v * VLEN, 1, 3);    \
     for (int64_t k = 0; k < kc; k++) {                                                                   \
       v_##SFX bv[NV];                                                                                    \
       for (int v = 0; v < NV; v++) bv[v] = *(const v_##SFX*)(b + v * VLEN);                            \
@@ -239,7 +241,7 @@ static inline int fm_a_rows_spread(int64_t bytes) {
   static void gemm_driver_##SFX(int64_t m, int64_t n, int64_t k, pack_a_fn_##SFX pa, const void* ao,    \
                                 pack_b_fn_##SFX pb, const void* bo, T* c, int64_t crs, int64_t ccs,     \
                                 T* apack, T* bpack, int accumulate, const strided_##SFX* ad) {           \
-    const int64_t kb = m <= MC ? KC1 : KC;                                                               \
+    const int64_t kb = k_block_##SFX(m);                                                                 \
     for (int64_t jc = 0; jc < n; jc += NC) {                                                             \
       int64_t nc = n - jc < NC ? n - jc : NC;                                                            \
       int64_t np = (nc + NR_##SFX - 1) / NR_##SFX;                                                       \
@@ -308,7 +310,8 @@ static inline int fm_a_rows_spread(int64_t bytes) {
 // peak is 115 for either width). KC deep, for fewer passes over C, while MC x KC of A stays in
 // L2: 1024 floats with AVX-512 (whose hosts have 1-2 MiB of L2 per core; on the bench machine's
 // 1 MiB, 2 threads: 1024^3 1-6% and 2048^3 2-3% faster than 512, which was 4-6% faster than
-// 256), 512 elsewhere and for float64 (the same bytes); KC1 (the driver: one block of A) 512. MC
+// 256), 512 elsewhere and for float64 (whose 512 take the bytes of 1024 floats); KC1 (the driver:
+// one block of A) 512. Packing space is sized from each type's KC_<type>. MC
 // a multiple of MR (A's packing space holds MC rows). Sizes chosen by measurement on the bench
 // machine.
 #ifndef FM_KC1
