@@ -525,6 +525,69 @@ describe('native elementwise kernels against the ts reference', { skip: nativeSk
   }
 });
 
+describe('native elementwise kernels with non-temporal stores against the ts reference', { skip: nativeSkip }, () => {
+  // Contiguous ops whose operands overflow the last-level cache write through a buffer with
+  // streaming stores (codegen.ts, loop()). Here every contiguous op does: the threshold is set to
+  // one byte, so the unaligned head, whole blocks and the tail run at every size and offset.
+  test('every unary and binary op, where, casts and fill, every dtype, contiguous and offset, in place too', async () => {
+    const { loadNative } = await import('../src/backend/cpu/native.js');
+    const { lastLevelCacheBytes } = await import('../src/backend/cpu/index.js');
+    const setStreamMin = loadNative().fn('fm_set_stream_min', 'void', ['int64_t']) as unknown as (bytes: number) => void;
+    setStreamMin(1);
+    try {
+      const shapes = [[1], [7], [65], [1023], [4099], [65537]];
+      const rand = rng(900);
+      for (const dtype of allTypes) {
+        for (const shape of shapes) {
+          for (const [lo, lx] of [['contig', 'contig'], ['offset', 'contig'], ['contig', 'offset']] as [Layout, Layout][]) {
+            const what = `${dtype} ${fmt(shape)} out ${lo}, in ${lx}, streamed`;
+            const x = randomView(dtype, shape, lx, rand, { special: 0.05 });
+            const y = randomView(dtype, shape, lx, rand, { special: 0.05 });
+            for (const op of (Object.keys(unaryOps) as UnaryOpName[]).filter((o) => unaryOps[o].dtype !== 'float' || floatTypes.includes(dtype))) {
+              const out = randomView(unaryOps[op].dtype === 'bool' ? 'bool' : dtype, shape, lo, rand);
+              const outTs = cloneView(out);
+              nb.unary(op, out, x, unaryParams[op] ?? []);
+              ts.unary(op, outTs, x, unaryParams[op] ?? []);
+              checkSame(out, outTs, `${op} ${what}`, opTol(op, out.dtype));
+            }
+            for (const op of (Object.keys(binaryOps) as BinaryOpName[]).filter((o) => binaryOps[o].dtype !== 'float' || floatTypes.includes(dtype))) {
+              const out = randomView(binaryOps[op].dtype === 'bool' ? 'bool' : dtype, shape, lo, rand);
+              const outTs = cloneView(out);
+              nb.binary(op, out, x, y);
+              ts.binary(op, outTs, x, y);
+              checkSame(out, outTs, `${op} ${what}`, opTol(op, out.dtype));
+            }
+            const cond = randomView('bool', shape, lx, rand);
+            const out = randomView(dtype, shape, lo, rand);
+            const outTs = cloneView(out);
+            nb.where(out, cond, x, y);
+            ts.where(outTs, cond, x, y);
+            checkSame(out, outTs, `where ${what}`);
+            for (const od of allTypes) {
+              const cast = randomView(od, shape, lo, rand);
+              const castTs = cloneView(cast);
+              nb.copy(cast, x);
+              ts.copy(castTs, x);
+              checkSame(cast, castTs, `copy -> ${od} ${what}`);
+            }
+            nb.fill(out, 3.7);
+            ts.fill(outTs, 3.7);
+            checkSame(out, outTs, `fill ${what}`);
+            // In place: the output is an input (x += y), each element read before it is written.
+            const inPlace = cloneView(x);
+            const inPlaceTs = cloneView(x);
+            nb.binary('add', inPlace, inPlace, y);
+            ts.binary('add', inPlaceTs, inPlaceTs, y);
+            checkSame(inPlace, inPlaceTs, `in-place add ${what}`, opTol('add', dtype));
+          }
+        }
+      }
+    } finally {
+      setStreamMin(lastLevelCacheBytes() ?? 0);
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Reductions and scans
 

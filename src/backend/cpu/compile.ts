@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onceDeclarations, onceDefinitions } from './codegen.js';
 
 /** The C sources beside the generated ones: src/backend/cpu/csrc (found from src/ or dist/src/). */
 export function csrcDir(): string {
@@ -162,6 +163,6 @@ export function splitSource(src: string, n: number): string[] {
     cuts.push(at);
   }
   cuts.push(fns.length);
-  // The prelude's fm_set_threads is defined once; the other units see it as extern.
-  return Array.from({ length: n }, (_, i) => (i === 0 ? prelude : prelude.replace('int fm_threads = 1;\nvoid fm_set_threads(int n) { fm_threads = n > 0 ? n : 1; }', 'extern int fm_threads;')) + fns.slice(cuts[i], cuts[i + 1]).join('\n'));
+  // The prelude's globals are defined once; the other units see them as extern.
+  return Array.from({ length: n }, (_, i) => (i === 0 ? prelude : prelude.replace(onceDefinitions, onceDeclarations)) + fns.slice(cuts[i], cuts[i + 1]).join('\n'));
 }

@@ -1,6 +1,7 @@
 // The cpu backend with native kernels: the ts backend's storage (typed arrays the garbage
 // collector owns) with C kernels for the elementwise ops, casts, reductions, scans, gather/scatter,
 // GEMM, convolution and random numbers (the ts streams to the bit). argsort stays in TypeScript.
+import * as fs from 'node:fs';
 import type { Backend, ConvGeometry, ReduceOpName, ScanOpName, View } from '../interface.js';
 import type { UnaryOpName, BinaryOpName } from '../../ops/elementwise.js';
 import { IndexError, OutOfMemoryError } from '../../errors.js';
@@ -91,6 +92,7 @@ export function makeCpuBackend(lib: NativeLib): Backend<TsStorage> {
   };
   const params = new Float64Array(3);
   const setThreads = lib.fn('fm_set_threads', 'void', ['int']) as unknown as (n: number) => void;
+  (lib.fn('fm_set_stream_min', 'void', ['int64_t']) as unknown as (bytes: number) => void)(lastLevelCacheBytes() ?? 0);
   const tile: GemmTile = { mr: (lib.fn('fm_gemm_mr', 'int', []) as unknown as () => number)(), nr: (lib.fn('fm_gemm_nr', 'int', []) as unknown as () => number)() };
   let threads = 1;
 
@@ -340,3 +342,26 @@ function badIndex(op: string, index: V, e: number, dim: number, size: number): I
   return new IndexError(op, `index ${Number(index.storage.data[offsetAt(index, e)])} is out of bounds for dimension ${dim} with size ${size}`);
 }
 
+/**
+ * The size of the largest CPU cache (Linux sysfs: cpu0's highest level, "32768K"), or undefined
+ * where it cannot be read: elementwise ops whose operands overflow it write their outputs with
+ * non-temporal stores (codegen.ts, loop()); unknown, they never do. The C library's
+ * sysconf(_SC_LEVEL3_CACHE_SIZE) is not used: in a VM it reports the host's (320 MiB here).
+ */
+export function lastLevelCacheBytes(): number | undefined {
+  const dir = '/sys/devices/system/cpu/cpu0/cache';
+  try {
+    let best: { level: number; bytes: number } | undefined;
+    for (const entry of fs.readdirSync(dir)) {
+      if (!entry.startsWith('index')) continue;
+      const level = Number(fs.readFileSync(`${dir}/${entry}/level`, 'utf8'));
+      const m = /^(\d+)([KMG]?)/.exec(fs.readFileSync(`${dir}/${entry}/size`, 'utf8').trim());
+      if (!m || !Number.isFinite(level)) continue;
+      const bytes = Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
+      if (!best || level > best.level) best = { level, bytes };
+    }
+    return best && best.bytes > 0 ? best.bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
