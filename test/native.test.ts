@@ -573,6 +573,21 @@ describe('native elementwise kernels with non-temporal stores against the ts ref
             nb.fill(out, 3.7);
             ts.fill(outTs, 3.7);
             checkSame(out, outTs, `fill ${what}`);
+            if (dtype === 'float32') {
+              // float16 / bfloat16 to and from float32: the 2-byte outputs.
+              for (const h of ['float16', 'bfloat16'] as DType[]) {
+                const half = { ...x, dtype: h, storage: new TsStorage(h, new Uint16Array(x.storage.data.length)) } as V;
+                const halfTs = cloneView(half);
+                nb.copy(half, x);
+                ts.copy(halfTs, x);
+                checkSame(half, halfTs, `copy -> ${h} ${what}`);
+                const back = cloneView(out);
+                const backTs = cloneView(out);
+                nb.copy(back, half);
+                ts.copy(backTs, halfTs);
+                checkSame(back, backTs, `copy ${h} -> float32 ${what}`);
+              }
+            }
             // In place: the output is an input (x += y), each element read before it is written.
             const inPlace = cloneView(x);
             const inPlaceTs = cloneView(x);
@@ -1432,7 +1447,7 @@ describe('the compile lock', () => {
 describe('the generated source, split into compilation units', () => {
   test('every unit defines the static helpers it calls, and the units together hold every function once', async () => {
     const { splitSource } = await import('../src/backend/cpu/compile.js');
-    const { generatedSource } = await import('../src/backend/cpu/codegen.js');
+    const { generatedSource, onceDefinitions, onceDeclarations } = await import('../src/backend/cpu/codegen.js');
     const src = generatedSource();
     // Functions at column 0 after the prelude (which every unit repeats).
     const body = src.slice(src.indexOf('\nvoid fm_u_'));
@@ -1447,6 +1462,10 @@ describe('the generated source, split into compilation units', () => {
       assert.equal(units.length, n);
       assert.deepEqual(units.flatMap(defs).sort(), defs(body).sort(), `${n} units: every function once`);
       for (const [i, u] of units.entries()) {
+        // The library's globals are defined in the first unit only (else the link fails, and the
+        // ts kernels would serve cpu with the native tests skipped).
+        assert.equal(u.includes(onceDefinitions), i === 0, `${n} units: unit ${i} and the globals' definitions`);
+        assert.equal(u.includes(onceDeclarations), i > 0, `${n} units: unit ${i} and the globals' declarations`);
         const own = new Set(defs(u));
         for (const h of helpers) assert.ok(own.has(h) || !u.includes(`${h}(`), `${n} units: unit ${i} calls ${h} but does not define it`);
       }

@@ -319,7 +319,8 @@ static inline int64_t fm_i64(double v) {
 
 /**
  * A strided loop over k operands. meta = [nd, shape[nd], strides of operand 0[nd], ...]; pointers
- * already moved to their offsets. \`body\` reads/writes P0[i0], P1[i1], ...
+ * already moved to their offsets. \`body\` writes the output only as P0[i0] and reads inputs as
+ * P1[i1], ...; it uses i0 for nothing else (the streamed path points P0 at a buffer and i0 into it).
  */
 function loop(types: readonly DType[], body: string): string {
   const k = types.length;
@@ -336,8 +337,10 @@ function loop(types: readonly DType[], body: string): string {
   if (n == 0) return;
   if (nd == 0 || (nd == 1 && ${ks.map((i) => `s${i}[0] == 1`).join(' && ')})) {
 #if FM_STREAM
-    if (n * (int64_t)(${bytes}) >= fm_stream_min) {
-      /* The op's operands overflow the last-level cache: each thread computes blocks of its slice
+    if (n * (int64_t)(${bytes}) >= fm_stream_min${ks.slice(1).map((i) => ` && (const void*)P0 != (const void*)P${i}`).join('')}) {
+      /* The op's operands together overflow the last-level cache (so the output would not stay
+         cached for the next op either), and the output is not also an input (in place, its lines
+         were just read: nothing to save, and streaming would evict them): each thread computes blocks of its slice
          into a buffer in L1, then streams them to the output with non-temporal stores, which
          skip reading the output's lines first (add of 4M floats on 2 threads here, in C: 1.06-1.25
          -> 0.79-0.82 ms; below the cache's size plain stores were faster, 8 MB of output by

@@ -346,7 +346,9 @@ function badIndex(op: string, index: V, e: number, dim: number, size: number): I
  * The size of the largest CPU cache (Linux sysfs: cpu0's highest level, "32768K"), or undefined
  * where it cannot be read: elementwise ops whose operands overflow it write their outputs with
  * non-temporal stores (codegen.ts, loop()); unknown, they never do. The C library's
- * sysconf(_SC_LEVEL3_CACHE_SIZE) is not used: in a VM it reports the host's (320 MiB here).
+ * sysconf(_SC_LEVEL3_CACHE_SIZE) is not used: in a VM it may report the host's (320 MiB on the
+ * bench VM, whose cpu0 sees 32 MiB). On a host with several cache slices (chiplets, sockets) this is
+ * one slice's size: streaming then starts early, which is safe.
  */
 export function lastLevelCacheBytes(): number | undefined {
   const dir = '/sys/devices/system/cpu/cpu0/cache';
@@ -354,11 +356,15 @@ export function lastLevelCacheBytes(): number | undefined {
     let best: { level: number; bytes: number } | undefined;
     for (const entry of fs.readdirSync(dir)) {
       if (!entry.startsWith('index')) continue;
-      const level = Number(fs.readFileSync(`${dir}/${entry}/level`, 'utf8'));
-      const m = /^(\d+)([KMG]?)/.exec(fs.readFileSync(`${dir}/${entry}/size`, 'utf8').trim());
-      if (!m || !Number.isFinite(level)) continue;
-      const bytes = Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
-      if (!best || level > best.level) best = { level, bytes };
+      try {
+        const level = Number(fs.readFileSync(`${dir}/${entry}/level`, 'utf8'));
+        const m = /^(\d+)([KMG]?)/.exec(fs.readFileSync(`${dir}/${entry}/size`, 'utf8').trim());
+        if (!m || !Number.isFinite(level)) continue;
+        const bytes = Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
+        if (!best || level > best.level) best = { level, bytes };
+      } catch {
+        // An unreadable cache entry: the others still count.
+      }
     }
     return best && best.bytes > 0 ? best.bytes : undefined;
   } catch {
