@@ -525,6 +525,30 @@ describe('native elementwise kernels against the ts reference', { skip: nativeSk
   }
 });
 
+describe('the last-level cache size that turns on streamed stores', () => {
+  test('sysfs sizes parse to bytes; the highest level wins; a missing or unreadable folder gives undefined', async () => {
+    const { cacheSizeBytes, lastLevelCacheBytes } = await import('../src/backend/cpu/index.js');
+    assert.equal(cacheSizeBytes('32768K\n'), 32 * 2 ** 20);
+    assert.equal(cacheSizeBytes('1M'), 2 ** 20);
+    assert.equal(cacheSizeBytes('2G'), 2 * 2 ** 30);
+    assert.equal(cacheSizeBytes('512'), 512);
+    for (const bad of ['', '0K', 'K', '12X', '-4K', '1.5M']) assert.equal(cacheSizeBytes(bad), undefined, bad);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fiamma-cache-'));
+    try {
+      for (const [entry, level, size] of [['index0', '1', '32K'], ['index2', '3', '16384K'], ['index1', '2', '1024K']]) {
+        fs.mkdirSync(path.join(dir, entry!));
+        fs.writeFileSync(path.join(dir, entry!, 'level'), `${level}\n`);
+        fs.writeFileSync(path.join(dir, entry!, 'size'), `${size}\n`);
+      }
+      fs.mkdirSync(path.join(dir, 'index9')); // no level or size files: skipped
+      assert.equal(lastLevelCacheBytes(dir), 16 * 2 ** 20);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(lastLevelCacheBytes(path.join(os.tmpdir(), 'fiamma-no-such-folder')), undefined);
+  });
+});
+
 describe('native elementwise kernels with non-temporal stores against the ts reference', { skip: nativeSkip }, () => {
   // Contiguous ops whose operands overflow the last-level cache write through a buffer with
   // streaming stores (codegen.ts, loop()). Here every contiguous op does: the threshold is set to

@@ -6,6 +6,7 @@ import type { Device } from '../device.js';
 import { AutogradError, trimInternalFrames } from '../errors.js';
 import { isAnomalyEnabled, isGradEnabled } from './grad_mode.js';
 import { letGo, releaseSaved, retainSaved } from '../tensor/scope.js';
+import { sameShape } from '../tensor/shape.js';
 
 /** Where a gradient flows: an output slot of a node. */
 export interface Edge {
@@ -98,7 +99,7 @@ export abstract class Node {
 /** True when `old` (a leaf's .grad) can take `g` added in place: same shape, dtype and device, dense, no graph of its own. */
 function inPlaceTarget(old: Tensor, g: Tensor): boolean {
   return !old.isDisposed && !old.requiresGrad && old.dtype === g.dtype && old.device === g.device &&
-    old.shape.length === g.shape.length && old.shape.every((n, d) => n === g.shape[d]) && old.isContiguous();
+    sameShape(old.shape, g.shape) && old.isContiguous();
 }
 
 /** The node at a leaf that requires grad: adds the incoming gradient to `leaf.grad`. */

@@ -21,7 +21,8 @@ const crossEntropyReductions = { none: 0, sum: 1, mean: 2 } as const;
  * koffi (about 0.2 us) saves nothing, and V8 keeps typed arrays of up to 64 bytes on its heap, which
  * koffi must first move off it (so do 32 one- or two-byte elements; they work, at that cost).
  * Above it C wins even at small sizes: at 128 elements a gather took 0.6 us in C and 4.0 in
- * TypeScript (int64 indices read as BigInt), a sum 0.6 against 1.0, exp 0.2 against 1.3. FIAMMA_CPU_NATIVE_MIN=0 sends everything to C (the tests do, to check the C kernels).
+ * TypeScript (int64 indices read as BigInt), a sum 0.6 against 1.0, exp 0.2 against 1.3.
+ * FIAMMA_CPU_NATIVE_MIN=0 sends everything to C (the tests do, to check the C kernels).
  */
 const nativeMin = Number(process.env.FIAMMA_CPU_NATIVE_MIN ?? 32);
 
@@ -343,31 +344,36 @@ function badIndex(op: string, index: V, e: number, dim: number, size: number): I
 }
 
 /**
- * The size of the largest CPU cache (Linux sysfs: cpu0's highest level, "32768K"), or undefined
- * where it cannot be read: elementwise ops whose operands overflow it write their outputs with
+ * The size of the largest CPU cache (Linux sysfs: cpu0's highest level), or undefined where it
+ * cannot be read: elementwise ops whose operands overflow it write their outputs with
  * non-temporal stores (codegen.ts, loop()); unknown, they never do. The C library's
  * sysconf(_SC_LEVEL3_CACHE_SIZE) is not used: in a VM it may report the host's (320 MiB on the
- * bench VM, whose cpu0 sees 32 MiB). On a host with several cache slices (chiplets, sockets) this is
- * one slice's size: streaming then starts early, which is safe.
+ * bench VM, whose cpu0 sees 32 MiB). On a host with several cache slices (chiplets, sockets) this
+ * is one slice's size: streaming then starts early (correct, if not always faster).
  */
-export function lastLevelCacheBytes(): number | undefined {
-  const dir = '/sys/devices/system/cpu/cpu0/cache';
+export function lastLevelCacheBytes(dir = '/sys/devices/system/cpu/cpu0/cache'): number | undefined {
+  let best: { level: number; bytes: number } | undefined;
+  let entries: string[];
   try {
-    let best: { level: number; bytes: number } | undefined;
-    for (const entry of fs.readdirSync(dir)) {
-      if (!entry.startsWith('index')) continue;
-      try {
-        const level = Number(fs.readFileSync(`${dir}/${entry}/level`, 'utf8'));
-        const m = /^(\d+)([KMG]?)/.exec(fs.readFileSync(`${dir}/${entry}/size`, 'utf8').trim());
-        if (!m || !Number.isFinite(level)) continue;
-        const bytes = Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
-        if (!best || level > best.level) best = { level, bytes };
-      } catch {
-        // An unreadable cache entry: the others still count.
-      }
-    }
-    return best && best.bytes > 0 ? best.bytes : undefined;
+    entries = fs.readdirSync(dir).filter((e) => e.startsWith('index'));
   } catch {
     return undefined;
   }
+  for (const entry of entries) {
+    try {
+      const level = Number(fs.readFileSync(`${dir}/${entry}/level`, 'utf8'));
+      const bytes = cacheSizeBytes(fs.readFileSync(`${dir}/${entry}/size`, 'utf8'));
+      if (bytes !== undefined && Number.isFinite(level) && (!best || level > best.level)) best = { level, bytes };
+    } catch {
+      // An unreadable cache entry: the others still count.
+    }
+  }
+  return best?.bytes;
+}
+
+/** A sysfs cache size ("32768K", "1M", "512") in bytes; undefined for anything else or zero. */
+export function cacheSizeBytes(text: string): number | undefined {
+  const m = /^(\d+)([KMG]?)$/.exec(text.trim());
+  const bytes = m ? Number(m[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as '' | 'K' | 'M' | 'G'] : 0;
+  return bytes > 0 ? bytes : undefined;
 }
